@@ -1,0 +1,115 @@
+// emu/mem/memory.cc: sparse host-physical RAM.
+#include "emu/mem/memory.h"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <new>
+
+namespace snpemu {
+
+std::string MemError::message() const {
+  char buf[160];
+  std::snprintf(buf, sizeof buf,
+                "physical access [0x%" PRIx64 ", +%" PRIu64 ") outside RAM of 0x%" PRIx64 " bytes",
+                pa.value, length, size);
+  return buf;
+}
+
+std::expected<std::unique_ptr<Memory>, std::string> Memory::create(uint64_t size) {
+  if (size == 0) return std::unexpected(std::string("memory size must not be zero"));
+  if ((size & kPageOffsetMask) != 0) {
+    return std::unexpected("memory size " + std::to_string(size) +
+                           " is not a multiple of 4096 bytes");
+  }
+  if (size > kMaxSize) {
+    return std::unexpected("memory size " + std::to_string(size) +
+                           " exceeds the maximum of 256 TiB (48-bit physical addresses)");
+  }
+  return std::unique_ptr<Memory>(new Memory(size));
+}
+
+Memory::Memory(uint64_t size)
+    : size_(size),
+      page_count_(size >> kPageShift),
+      directory_((page_count_ + kChunkPages - 1) >> kChunkShift) {}
+
+Memory::~Memory() {
+  for (uint64_t c = 0; c < directory_.size(); ++c) {
+    if (!directory_[c]) continue;
+    const uint64_t pages = std::min(kChunkPages, page_count_ - (c << kChunkShift));
+    for (uint64_t i = 0; i < pages; ++i) PageDeleter{}(directory_[c][i]);
+  }
+}
+
+void Memory::PageDeleter::operator()(uint8_t* p) const {
+  if (p != nullptr) ::operator delete[](p, std::align_val_t{kPageSize});
+}
+
+uint8_t* Memory::allocate_page(Pfn pfn) {
+  Chunk& chunk = directory_[pfn.value >> kChunkShift];
+  if (!chunk) {
+    const uint64_t pages = std::min(kChunkPages, page_count_ - (pfn.value & ~kChunkMask));
+    chunk = Chunk(new uint8_t*[pages]());
+  }
+  uint8_t*& slot = chunk[pfn.value & kChunkMask];
+  if (slot == nullptr) {
+    slot = static_cast<uint8_t*>(::operator new[](kPageSize, std::align_val_t{kPageSize}));
+    std::memset(slot, 0, kPageSize);
+    ++resident_pages_;
+  }
+  return slot;
+}
+
+std::expected<void, MemError> Memory::read(Hpa pa, std::span<uint8_t> out) const {
+  if (!contains(pa, out.size())) return std::unexpected(out_of_range(pa, out.size()));
+  uint64_t addr = pa.value;
+  size_t done = 0;
+  while (done < out.size()) {
+    const uint64_t offset = addr & kPageOffsetMask;
+    const size_t n = std::min<uint64_t>(kPageSize - offset, out.size() - done);
+    const uint8_t* page = page_pointer_if_present(Pfn{addr >> kPageShift});
+    if (page == nullptr) {
+      std::memset(out.data() + done, 0, n);
+    } else {
+      std::memcpy(out.data() + done, page + offset, n);
+    }
+    done += n;
+    addr += n;
+  }
+  return {};
+}
+
+std::expected<void, MemError> Memory::write(Hpa pa, std::span<const uint8_t> in) {
+  if (!contains(pa, in.size())) return std::unexpected(out_of_range(pa, in.size()));
+  uint64_t addr = pa.value;
+  size_t done = 0;
+  while (done < in.size()) {
+    const uint64_t offset = addr & kPageOffsetMask;
+    const size_t n = std::min<uint64_t>(kPageSize - offset, in.size() - done);
+    std::memcpy(page_pointer(Pfn{addr >> kPageShift}) + offset, in.data() + done, n);
+    done += n;
+    addr += n;
+  }
+  return {};
+}
+
+std::expected<void, MemError> Memory::fill(Hpa pa, uint64_t length, uint8_t value) {
+  if (!contains(pa, length)) return std::unexpected(out_of_range(pa, length));
+  uint64_t addr = pa.value;
+  uint64_t done = 0;
+  while (done < length) {
+    const uint64_t offset = addr & kPageOffsetMask;
+    const uint64_t n = std::min<uint64_t>(kPageSize - offset, length - done);
+    const Pfn pfn{addr >> kPageShift};
+    // Filling an untouched page with zeros leaves it untouched: it already reads as zero.
+    if (value != 0 || page_pointer_if_present(pfn) != nullptr) {
+      std::memset(page_pointer(pfn) + offset, value, n);
+    }
+    done += n;
+    addr += n;
+  }
+  return {};
+}
+
+}  // namespace snpemu

@@ -1,0 +1,10 @@
+"""Compiler options for project code: warnings are errors here, never in system headers."""
+
+SNPEMU_COPTS = [
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-Wshadow",
+    "-Wnon-virtual-dtor",
+    "-Wimplicit-fallthrough",
+]
