@@ -6,8 +6,8 @@ set -euo pipefail
 PACKAGES=(
   bazel-bootstrap         # Bazel 4 (WORKSPACE mode), see BUILD-OFFLINE notes in README
   g++                     # project compiler (C++2b)
-  clang                   # --config=fuzz / --config=asan (libFuzzer, sanitizers)
-  libclang-rt-14-dev      # libFuzzer, ASan and UBSan runtimes for clang 14
+  clang-16                # --config=fuzz (libFuzzer; see .bazelrc for why 16)
+  libclang-rt-16-dev      # libFuzzer, ASan and UBSan runtimes for clang 16
   googletest              # GoogleTest / GoogleMock sources
   libgtest-dev
   libgmock-dev
