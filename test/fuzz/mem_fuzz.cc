@@ -68,21 +68,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         for (size_t i = 0; i < buf.size(); i += 97) buf[i] ^= static_cast<uint8_t>(i);
         const bool ok = mem.write(Hpa{pa}, buf).has_value();
         if (ok != inside) fail("write range check", pa);
-        if (ok) std::memcpy(ref.data() + pa, buf.data(), len);
+        if (ok && len > 0) std::memcpy(ref.data() + pa, buf.data(), len);
         break;
       }
       case 1: {  // span read
         std::vector<uint8_t> buf(len, 0xCC);
         const bool ok = mem.read(Hpa{pa}, buf).has_value();
         if (ok != inside) fail("read range check", pa);
-        if (ok && std::memcmp(buf.data(), ref.data() + pa, len) != 0) fail("read contents", pa);
+        if (ok && len > 0 && std::memcmp(buf.data(), ref.data() + pa, len) != 0)
+          fail("read contents", pa);
         break;
       }
       case 2: {  // fill
         const uint8_t v = static_cast<uint8_t>(in.take(1));
         const bool ok = mem.fill(Hpa{pa}, len, v).has_value();
         if (ok != inside) fail("fill range check", pa);
-        if (ok) std::memset(ref.data() + pa, v, len);
+        if (ok && len > 0) std::memset(ref.data() + pa, v, len);
         break;
       }
       case 3: {  // 8-byte store then 1/2/4/8-byte loads
