@@ -61,6 +61,57 @@ uint8_t* Memory::allocate_page(Pfn pfn) {
   return slot;
 }
 
+void Memory::serialize(Serializer& s) {
+  uint64_t size = size_;
+  s.io("memory.size", size);
+  if (s.reading() && s.ok() && size != size_) {
+    s.fail("memory.size", "snapshot has " + std::to_string(size) + " bytes, this machine " +
+                              std::to_string(size_));
+  }
+  if (s.reading() && s.ok() && resident_pages_ != 0) {
+    s.fail("memory.size", "memory must be empty before a snapshot is loaded into it");
+  }
+  uint64_t count = resident_pages_;
+  s.io("memory.resident_pages", count);
+  if (!s.ok()) return;
+  if (s.writing()) {
+    for (uint64_t c = 0; c < directory_.size(); ++c) {
+      if (!directory_[c]) continue;
+      const uint64_t pages = std::min(kChunkPages, page_count_ - (c << kChunkShift));
+      for (uint64_t i = 0; i < pages; ++i) {
+        if (directory_[c][i] == nullptr) continue;
+        uint64_t pfn = (c << kChunkShift) | i;
+        s.io("memory.pfn", pfn);
+        s.io_bytes("memory.page", std::span<uint8_t>(directory_[c][i], kPageSize));
+      }
+    }
+    return;
+  }
+  if (count > page_count_) {
+    s.fail("memory.resident_pages",
+           std::to_string(count) + " pages do not fit in " + std::to_string(page_count_));
+    return;
+  }
+  uint64_t previous = 0;
+  for (uint64_t n = 0; n < count && s.ok(); ++n) {
+    uint64_t pfn = 0;
+    s.io("memory.pfn", pfn);
+    if (!s.ok()) return;
+    if (pfn >= page_count_ || (n != 0 && pfn <= previous)) {
+      s.fail("memory.pfn",
+             "page " + std::to_string(pfn) + " is outside memory or not in ascending order");
+      return;
+    }
+    if (s.remaining() < kPageSize) {
+      s.fail("memory.page",
+             "truncated: needs 4096 bytes, " + std::to_string(s.remaining()) + " left");
+      return;
+    }
+    s.io_bytes("memory.page", std::span<uint8_t>(page_pointer(Pfn{pfn}), kPageSize));
+    previous = pfn;
+  }
+}
+
 std::expected<void, MemError> Memory::read(Hpa pa, std::span<uint8_t> out) const {
   if (!contains(pa, out.size())) return std::unexpected(out_of_range(pa, out.size()));
   uint64_t addr = pa.value;

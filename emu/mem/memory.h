@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "base/serializer.h"
 #include "base/types.h"
 
 namespace snpemu {
@@ -80,6 +81,11 @@ class Memory {
   std::expected<void, MemError> write16(Hpa pa, uint16_t v) { return store(pa, v); }
   std::expected<void, MemError> write32(Hpa pa, uint32_t v) { return store(pa, v); }
   std::expected<void, MemError> write64(Hpa pa, uint64_t v) { return store(pa, v); }
+
+  /// Writes or restores the contents: the size, then every resident page in ascending PFN
+  /// order. Restoring requires a Memory of the same size with no resident pages; pages that were
+  /// never touched stay untouched, so a snapshot of a sparse machine stays sparse.
+  void serialize(Serializer& s);
 
   /// Fast path: pointer to the 4 KiB page `pfn`, allocating it (zeroed) on first use.
   /// Returns nullptr if the page is outside RAM. The pointer stays valid for Memory's lifetime.

@@ -159,3 +159,65 @@ TEST(MemoryPagePointer, TwoMachinesAreIndependent) {
 
 }  // namespace
 }  // namespace snpemu
+
+namespace snpemu {
+namespace {
+
+TEST(MemorySnapshot, RoundTripKeepsContentsAndSparseness) {
+  auto a = make(uint64_t{1} << 40);
+  ASSERT_TRUE(a->write64(Hpa{0x1000}, 0x1122334455667788ull));
+  ASSERT_TRUE(a->write8(Hpa{(uint64_t{1} << 40) - 1}, 0x99));
+  Serializer w = Serializer::writer();
+  a->serialize(w);
+  ASSERT_TRUE(w.ok());
+  EXPECT_EQ(w.bytes().size(), 8u + 8u + 2 * (8u + kPageSize)) << "only resident pages are saved";
+
+  auto b = make(uint64_t{1} << 40);
+  Serializer r = Serializer::reader(w.bytes());
+  b->serialize(r);
+  ASSERT_TRUE(r.ok()) << r.status().error().message();
+  EXPECT_EQ(b->resident_pages(), 2u);
+  EXPECT_EQ(*b->read64(Hpa{0x1000}), 0x1122334455667788ull);
+  EXPECT_EQ(*b->read8(Hpa{(uint64_t{1} << 40) - 1}), 0x99u);
+}
+
+TEST(MemorySnapshot, MalformedSnapshotsAreNamedErrors) {
+  auto a = make(1 << 20);
+  ASSERT_TRUE(a->write8(Hpa{0x3000}, 1));
+  Serializer w = Serializer::writer();
+  a->serialize(w);
+  const std::vector<uint8_t> good = w.bytes();
+
+  auto load = [](std::vector<uint8_t> bytes, uint64_t size) {
+    auto m = make(size);
+    Serializer r = Serializer::reader(bytes);
+    m->serialize(r);
+    return r.ok() ? std::string("ok") : r.status().error().message();
+  };
+  EXPECT_EQ(load(good, 1 << 20), "ok");
+  EXPECT_EQ(load(good, 2 << 20),
+            "field 'memory.size': snapshot has 1048576 bytes, this machine 2097152");
+  auto bad_pfn = good;
+  bad_pfn[16] = 0xFF;  // pfn 0x3 -> 0xFF, beyond 256 pages
+  bad_pfn[17] = 0x7;
+  EXPECT_EQ(load(bad_pfn, 1 << 20),
+            "field 'memory.pfn': page 2047 is outside memory or not in ascending order");
+  auto truncated = good;
+  truncated.resize(good.size() - 1);
+  EXPECT_EQ(load(truncated, 1 << 20),
+            "field 'memory.page': truncated: needs 4096 bytes, 4095 left");
+  auto too_many = good;
+  too_many[8] = 0x01;
+  too_many[9] = 0x10;  // 4097 resident pages
+  EXPECT_EQ(load(too_many, 1 << 20), "field 'memory.resident_pages': 4097 pages do not fit in 256");
+
+  auto nonempty = make(1 << 20);
+  ASSERT_TRUE(nonempty->write8(Hpa{0}, 1));
+  Serializer r = Serializer::reader(good);
+  nonempty->serialize(r);
+  EXPECT_EQ(r.status().error().message(),
+            "field 'memory.size': memory must be empty before a snapshot is loaded into it");
+}
+
+}  // namespace
+}  // namespace snpemu
