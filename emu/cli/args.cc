@@ -65,6 +65,22 @@ std::expected<uint64_t, std::string> parse_size(std::string_view text) {
   return *n << shift;
 }
 
+ApplyFn store_uint(uint64_t& target) {
+  return [&target](std::string_view v) -> std::expected<void, std::string> {
+    auto n = parse_uint(v);
+    if (!n) return std::unexpected(n.error());
+    target = *n;
+    return {};
+  };
+}
+
+ApplyFn store_string(std::string& target) {
+  return [&target](std::string_view v) -> std::expected<void, std::string> {
+    target = v;
+    return {};
+  };
+}
+
 std::expected<void, std::string> parse_options(std::span<const std::string_view> args,
                                                std::span<const OptionSpec> options,
                                                std::span<const PositionalSpec> positionals) {

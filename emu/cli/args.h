@@ -42,6 +42,14 @@ struct PositionalSpec {
   std::function<std::expected<void, std::string>(std::string_view)> apply;
 };
 
+/// The value handler of an option or positional.
+using ApplyFn = std::function<std::expected<void, std::string>(std::string_view)>;
+
+/// A handler that parses a decimal integer into `target`.
+ApplyFn store_uint(uint64_t& target);
+/// A handler that copies the text into `target`.
+ApplyFn store_string(std::string& target);
+
 /// Applies `args` (after the subcommand name) to the specs. Returns one precise line on error.
 /// `--help` is reported as the error value "help" so the caller prints usage and exits 0.
 std::expected<void, std::string> parse_options(std::span<const std::string_view> args,

@@ -70,13 +70,7 @@ int run_main(std::string_view name, std::span<const std::string_view> args, std:
          config.cores = static_cast<uint32_t>(*n);
          return {};
        }},
-      {"seed", "N", "seed for model-internal choices (decimal)",
-       [&config](std::string_view v) -> std::expected<void, std::string> {
-         auto n = parse_uint(v);
-         if (!n) return std::unexpected(n.error());
-         config.seed = *n;
-         return {};
-       }},
+      {"seed", "N", "seed for model-internal choices (decimal)", store_uint(config.seed)},
   };
   bool done = false;
   const int status = finish_parse(name, kRunSummary, parse_options(args, options, {}), options, {},
@@ -109,20 +103,10 @@ int exec_main(std::string_view name, std::span<const std::string_view> args, std
   uint64_t max_insns = 0;
   const OptionSpec options[] = {
       mem_option(config),
-      {"max-insns", "N", "stop after N instructions (default: no limit)",
-       [&max_insns](std::string_view v) -> std::expected<void, std::string> {
-         auto n = parse_uint(v);
-         if (!n) return std::unexpected(n.error());
-         max_insns = *n;
-         return {};
-       }},
+      {"max-insns", "N", "stop after N instructions (default: no limit)", store_uint(max_insns)},
   };
   const PositionalSpec positionals[] = {
-      {"IMAGE.elf", "freestanding ELF64 executable to run",
-       [&image](std::string_view v) -> std::expected<void, std::string> {
-         image = v;
-         return {};
-       }},
+      {"IMAGE.elf", "freestanding ELF64 executable to run", store_string(image)},
   };
   bool done = false;
   const int status = finish_parse(name, "Runs a bare-metal ELF64 image on one core in 64-bit mode.",
@@ -136,11 +120,7 @@ int replay_main(std::string_view name, std::span<const std::string_view> args, s
                 std::ostream& err) {
   std::string trace;
   const PositionalSpec positionals[] = {
-      {"TRACE", "trace file recorded by snpemu or imported from trace-cmd",
-       [&trace](std::string_view v) -> std::expected<void, std::string> {
-         trace = v;
-         return {};
-       }},
+      {"TRACE", "trace file recorded by snpemu or imported from trace-cmd", store_string(trace)},
   };
   bool done = false;
   const int status =

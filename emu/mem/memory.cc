@@ -112,54 +112,52 @@ void Memory::serialize(Serializer& s) {
   }
 }
 
+namespace {
+
+// Calls fn(pfn, offset_in_page, done, n) for each page-sized piece of [pa, pa + length).
+template <class Fn>
+void for_each_piece(uint64_t pa, uint64_t length, Fn&& fn) {
+  uint64_t done = 0;
+  while (done < length) {
+    const uint64_t addr = pa + done;
+    const uint64_t offset = addr & kPageOffsetMask;
+    const uint64_t n = std::min<uint64_t>(kPageSize - offset, length - done);
+    fn(Pfn{addr >> kPageShift}, offset, done, n);
+    done += n;
+  }
+}
+
+}  // namespace
+
 std::expected<void, MemError> Memory::read(Hpa pa, std::span<uint8_t> out) const {
   if (!contains(pa, out.size())) return std::unexpected(out_of_range(pa, out.size()));
-  uint64_t addr = pa.value;
-  size_t done = 0;
-  while (done < out.size()) {
-    const uint64_t offset = addr & kPageOffsetMask;
-    const size_t n = std::min<uint64_t>(kPageSize - offset, out.size() - done);
-    const uint8_t* page = page_pointer_if_present(Pfn{addr >> kPageShift});
+  for_each_piece(pa.value, out.size(), [&](Pfn pfn, uint64_t offset, uint64_t done, uint64_t n) {
+    const uint8_t* page = page_pointer_if_present(pfn);
     if (page == nullptr) {
       std::memset(out.data() + done, 0, n);
     } else {
       std::memcpy(out.data() + done, page + offset, n);
     }
-    done += n;
-    addr += n;
-  }
+  });
   return {};
 }
 
 std::expected<void, MemError> Memory::write(Hpa pa, std::span<const uint8_t> in) {
   if (!contains(pa, in.size())) return std::unexpected(out_of_range(pa, in.size()));
-  uint64_t addr = pa.value;
-  size_t done = 0;
-  while (done < in.size()) {
-    const uint64_t offset = addr & kPageOffsetMask;
-    const size_t n = std::min<uint64_t>(kPageSize - offset, in.size() - done);
-    std::memcpy(page_pointer(Pfn{addr >> kPageShift}) + offset, in.data() + done, n);
-    done += n;
-    addr += n;
-  }
+  for_each_piece(pa.value, in.size(), [&](Pfn pfn, uint64_t offset, uint64_t done, uint64_t n) {
+    std::memcpy(page_pointer(pfn) + offset, in.data() + done, n);
+  });
   return {};
 }
 
 std::expected<void, MemError> Memory::fill(Hpa pa, uint64_t length, uint8_t value) {
   if (!contains(pa, length)) return std::unexpected(out_of_range(pa, length));
-  uint64_t addr = pa.value;
-  uint64_t done = 0;
-  while (done < length) {
-    const uint64_t offset = addr & kPageOffsetMask;
-    const uint64_t n = std::min<uint64_t>(kPageSize - offset, length - done);
-    const Pfn pfn{addr >> kPageShift};
+  for_each_piece(pa.value, length, [&](Pfn pfn, uint64_t offset, uint64_t, uint64_t n) {
     // Filling an untouched page with zeros leaves it untouched: it already reads as zero.
     if (value != 0 || page_pointer_if_present(pfn) != nullptr) {
       std::memset(page_pointer(pfn) + offset, value, n);
     }
-    done += n;
-    addr += n;
-  }
+  });
   return {};
 }
 
