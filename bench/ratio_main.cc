@@ -26,7 +26,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const Run& run : runs) {
       if (run.run_type != Run::RT_Iteration || run.error_occurred) continue;
-      const double ns = run.GetAdjustedRealTime() *
+      const double ns = run.GetAdjustedCPUTime() *
                         benchmark::GetTimeUnitMultiplier(benchmark::kNanosecond) /
                         benchmark::GetTimeUnitMultiplier(run.time_unit);
       times_[run.benchmark_name()] = ns;
@@ -57,7 +57,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
       }
     }
     if (lines.empty()) return;
-    std::printf("\nRatios to baseline (time per iteration, lower is better):\n");
+    std::printf("\nRatios to baseline (CPU time per iteration, lower is better):\n");
     for (const auto& [name, line] : lines) std::printf("%s\n", line.c_str());
   }
 
