@@ -1,0 +1,162 @@
+// cpu/cpu.h: one x86-64 core of the emulated AMD EPYC host. Public header of //cpu.
+//
+// A Core executes machine code in 64-bit mode over one injected access interface (CpuBus) and
+// returns why it stopped (STYLE rule 7). It owns its architectural state and cycle counter;
+// every cycle comes from the timing table (cpu/timing/cost.h). Architectural faults are values
+// delivered through the IDT, never C++ exceptions.
+//
+// Contents, by defining file:
+//   cpu/state.h          ArchState, Segment, flag and control-register bits
+//   cpu/fault.h          Vector, Fault
+//   cpu/cpuid.h          CpuidLeaf, zen4_cpuid() (cpu/cpuid.cc)
+//   cpu/core.cc          Core::run, Core::step, fetch/decode/execute loop (64-bit mode only)
+//   cpu/exception.cc     IDT delivery, #DF escalation, triple fault
+//   cpu/msr.cc           the MSR file
+//   cpu/paging.cc        linear -> physical through mmu/ (walk + TLB), TLB maintenance
+//   cpu/decode/          opcode tables and the decoder
+//   cpu/insn/            instruction semantics, one family per file
+//   cpu/timing/          cost classes and the Zen 4 timing table
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <span>
+#include <vector>
+
+#include "cpu/cpuid.h"
+#include "cpu/decode/opcode.h"
+#include "cpu/fault.h"
+#include "cpu/state.h"
+#include "cpu/timing/cost.h"
+#include "mmu/mmu.h"
+
+namespace snpemu::cpu {
+
+/// Result of a port I/O access through the bus.
+enum class IoResult : uint8_t {
+  kDone,  // access completed; continue
+  kExit,  // access completed; stop the core with StopReason::kIoExit after this instruction
+};
+
+/// The core's only way out: physical memory and port I/O. Implemented by the machine (or by a
+/// test over flat memory). Until mmu/ is integrated, linear addresses are physical addresses.
+class CpuBus {
+ public:
+  virtual ~CpuBus() = default;
+  /// Reads physical [pa, pa + out.size()); false if any byte is outside memory.
+  virtual bool read(uint64_t pa, std::span<uint8_t> out) = 0;
+  /// Writes physical [pa, pa + in.size()); false if any byte is outside memory.
+  virtual bool write(uint64_t pa, std::span<const uint8_t> in) = 0;
+  /// IN of `size` (1, 2, 4) bytes from `port` into `value`.
+  virtual IoResult io_in(uint16_t port, uint8_t size, uint32_t& value) = 0;
+  /// OUT of `size` (1, 2, 4) bytes of `value` to `port`.
+  virtual IoResult io_out(uint16_t port, uint8_t size, uint32_t value) = 0;
+};
+
+/// Why run() or step() returned.
+enum class StopReason : uint8_t {
+  kBudget,         // the cycle budget is used up
+  kHalt,           // HLT executed (RIP points after it)
+  kShutdown,       // triple fault: the core is in shutdown
+  kIoExit,         // the bus asked to stop after a port access
+  kBusError,       // an access reached no memory (physical address in stop_info().address)
+  kUnimplemented,  // decoded, but semantics are not modelled yet (stop_info().insn)
+  kUnsupportedMode,// not in 64-bit mode (legacy and compatibility modes are not modelled yet)
+  kFault,          // CoreConfig::stop_on_fault: an exception was raised and not delivered
+};
+
+/// Details of the last stop.
+struct StopInfo {
+  StopReason reason = StopReason::kBudget;
+  uint64_t address = 0;           // kBusError: the physical address
+  InsnId insn = InsnId::kCount;   // kUnimplemented: the instruction
+  Fault fault{};                  // kFault: the exception; kShutdown: the last one
+};
+
+/// Options of a core; recorded by whoever creates it.
+struct CoreConfig {
+  /// Timing profile (cycles per cost class).
+  const TimingTable* timing = &zen4_timing();
+  /// CPUID results; leaves not listed read as zero.
+  std::vector<CpuidLeaf> cpuid = zen4_cpuid();
+  /// Test hook: return StopReason::kFault instead of delivering exceptions through the IDT.
+  bool stop_on_fault = false;
+  /// Paging facts of the profile (C-bit position, physical-address width).
+  mmu::PagingConfig paging{};
+};
+
+/// Sentinel of the `bus_error` out-parameters: no bus error happened.
+inline constexpr uint64_t kNoBusError = ~uint64_t{0};
+
+/// What a translated access is for.
+struct LinearAccess {
+  mmu::AccessKind kind = mmu::AccessKind::kRead;
+  bool implicit_supervisor = false;  // descriptor tables, IDT, TSS
+};
+
+class Core {
+ public:
+  Core(CpuBus& bus, CoreConfig config);
+
+  /// Runs until `budget_cycles` more cycles are charged or another stop reason occurs.
+  StopReason run(uint64_t budget_cycles);
+  /// Executes one instruction (or one exception delivery) and returns kBudget if nothing else
+  /// stopped the core.
+  StopReason step();
+
+  /// Details of the last stop.
+  const StopInfo& stop_info() const { return stop_; }
+  ArchState& state() { return state_; }
+  const ArchState& state() const { return state_; }
+  /// Cycles charged since creation (the core's clock; the TSC is this plus TSC offset).
+  uint64_t cycles() const { return cycles_; }
+  /// Instructions retired since creation.
+  uint64_t instructions() const { return instructions_; }
+  const CoreConfig& config() const { return config_; }
+  /// Requests external interrupt `vector`; delivered at the next instruction boundary with
+  /// RFLAGS.IF = 1 and no STI / MOV SS shadow (a halted core resumes on the next run()).
+  void request_interrupt(uint8_t vector) { pending_irq_ = vector; has_pending_irq_ = true; }
+
+  // Used by the instruction handlers (cpu/insn/); not for other folders.
+  CpuBus& bus() { return bus_; }
+  void charge(Cost cost) { cycles_ += (*config_.timing)[static_cast<size_t>(cost)].cycles; }
+  uint64_t tsc() const { return cycles_ + state_.msr.tsc_offset; }
+  /// Reads an MSR (cpu/msr.cc); #GP(0) for unknown ones. APM vol 2, RDMSR.
+  bool read_msr(uint32_t index, uint64_t& value) const;
+  /// Writes an MSR; false (#GP(0)) for unknown MSRs and reserved bits.
+  bool write_msr(uint32_t index, uint64_t value);
+  /// Linear -> physical for one access that does not cross a page (cpu/paging.cc): identity
+  /// with CR0.PG = 0, else the TLB and the page walk. A page fault becomes #PF (CR2, error
+  /// code), a non-canonical address #GP(0); an entry or page outside memory sets *bus_error to
+  /// its physical address (the returned Fault is then meaningless).
+  std::expected<uint64_t, Fault> translate(uint64_t linear, LinearAccess access, uint64_t* bus_error);
+  /// Reads / writes linear memory, split at page boundaries (cpu/paging.cc).
+  std::expected<void, Fault> read_linear(uint64_t linear, std::span<uint8_t> out, LinearAccess access,
+                                         uint64_t* bus_error);
+  std::expected<void, Fault> write_linear(uint64_t linear, std::span<const uint8_t> in,
+                                          LinearAccess access, uint64_t* bus_error);
+  /// TLB maintenance after a control-register or EFER change (cpu/paging.cc). APM vol 2, 5.5.
+  void paging_changed(uint64_t old_cr0, uint64_t old_cr4, uint64_t old_efer);
+  void flush_cr3();
+  void flush_page(uint64_t linear);
+  const mmu::Tlb& tlb() const { return tlb_; }
+
+ private:
+  enum class Delivery : uint8_t { kDelivered, kShutdown, kBusError };
+  Delivery deliver(Fault fault, bool software, uint64_t return_rip);
+  StopReason raise_fault(Fault fault, bool software, uint64_t return_rip);
+  StopReason stop(StopReason r) { stop_.reason = r; return r; }
+
+  CpuBus& bus_;
+  CoreConfig config_;
+  ArchState state_;
+  StopInfo stop_;
+  uint64_t cycles_ = 0;
+  uint64_t instructions_ = 0;
+  mmu::Tlb tlb_;
+  bool shutdown_ = false;
+  bool has_pending_irq_ = false;
+  uint8_t pending_irq_ = 0;
+};
+
+}  // namespace snpemu::cpu

@@ -1,0 +1,128 @@
+// cpu/paging.cc: linear-address translation through mmu/ (walk + TLB), with page-table entries
+// read through the core's bus, and the TLB maintenance the APM requires (vol 2, 5.5).
+#include <algorithm>
+
+#include "cpu/cpu.h"
+#include "cpu/insn/exec.h"
+
+namespace snpemu::cpu {
+namespace {
+
+// Page-table entries through the bus; counts entry reads so walks are charged.
+class BusTableAccess final : public mmu::TableAccess {
+ public:
+  explicit BusTableAccess(CpuBus& bus) : bus_(bus) {}
+  std::expected<uint64_t, mmu::Fault> read_entry(uint64_t pa) override {
+    ++reads;
+    uint64_t v = 0;
+    if (!bus_.read(pa, std::span(reinterpret_cast<uint8_t*>(&v), 8))) {
+      return std::unexpected(mmu::Fault{mmu::Fault::Kind::kBadTableAddress, 0, pa});
+    }
+    return v;
+  }
+  std::expected<void, mmu::Fault> set_bits(uint64_t pa, uint64_t bits) override {
+    auto v = read_entry(pa);
+    if (!v) return std::unexpected(v.error());
+    const uint64_t nv = *v | bits;
+    if (!bus_.write(pa, std::span(reinterpret_cast<const uint8_t*>(&nv), 8))) {
+      return std::unexpected(mmu::Fault{mmu::Fault::Kind::kBadTableAddress, 0, pa});
+    }
+    return {};
+  }
+  uint64_t reads = 0;
+
+ private:
+  CpuBus& bus_;
+};
+
+mmu::PagingRegs paging_regs(const ArchState& s) {
+  return mmu::PagingRegs{s.cr0, s.cr3, s.cr4, s.efer, s.rflags, 0};
+}
+
+}  // namespace
+
+std::expected<uint64_t, Fault> Core::translate(uint64_t linear, LinearAccess access, uint64_t* bus_error) {
+  if (!is_canonical(linear)) return std::unexpected(gp(0));
+  if (!(state_.cr0 & ctl::kCr0Pg)) return linear;
+  BusTableAccess tables(bus_);
+  const mmu::Access a{access.kind, state_.cpl, access.implicit_supervisor};
+  auto t = mmu::translate(tlb_, tables, paging_regs(state_), config_.paging, Asid{0}, linear, a);
+  for (uint64_t i = 0; i < tables.reads; ++i) charge(Cost::kWalkStep);
+  if (t) return t->pa;
+  const mmu::Fault& f = t.error();
+  switch (f.kind) {
+    case mmu::Fault::Kind::kPageFault:
+      return std::unexpected(Fault{Vector::kPf, true, static_cast<uint32_t>(f.error_code), f.address});
+    case mmu::Fault::Kind::kNonCanonical:
+      return std::unexpected(gp(0));
+    case mmu::Fault::Kind::kBadTableAddress:
+    case mmu::Fault::Kind::kNestedPageFault:  // no nested paging on a bare core
+      *bus_error = f.address;
+      return std::unexpected(Fault{Vector::kMc, false, 0, 0});
+  }
+  return std::unexpected(gp(0));
+}
+
+namespace {
+
+template <class Span, class Op>
+std::expected<void, Fault> split_pages(Core& core, uint64_t linear, Span bytes, LinearAccess access,
+                                       uint64_t* bus_error, Op op) {
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const uint64_t at = linear + done;
+    const size_t chunk = std::min<size_t>(bytes.size() - done, kPageSize - (at & kPageOffsetMask));
+    auto pa = core.translate(at, access, bus_error);
+    if (!pa) return std::unexpected(pa.error());
+    if (!op(*pa, bytes.subspan(done, chunk))) {
+      *bus_error = *pa;
+      return std::unexpected(Fault{Vector::kMc, false, 0, 0});
+    }
+    done += chunk;
+  }
+  return {};
+}
+
+}  // namespace
+
+std::expected<void, Fault> Core::read_linear(uint64_t linear, std::span<uint8_t> out, LinearAccess access,
+                                             uint64_t* bus_error) {
+  return split_pages(*this, linear, out, access, bus_error,
+                     [&](uint64_t pa, std::span<uint8_t> part) { return bus_.read(pa, part); });
+}
+
+std::expected<void, Fault> Core::write_linear(uint64_t linear, std::span<const uint8_t> in,
+                                              LinearAccess access, uint64_t* bus_error) {
+  // Translate every page first so a fault on the second page writes nothing.
+  size_t done = 0;
+  while (done < in.size()) {
+    const uint64_t at = linear + done;
+    const size_t chunk = std::min<size_t>(in.size() - done, kPageSize - (at & kPageOffsetMask));
+    auto pa = translate(at, access, bus_error);
+    if (!pa) return std::unexpected(pa.error());
+    done += chunk;
+  }
+  return split_pages(*this, linear, in, access, bus_error,
+                     [&](uint64_t pa, std::span<const uint8_t> part) { return bus_.write(pa, part); });
+}
+
+void Core::paging_changed(uint64_t old_cr0, uint64_t old_cr4, uint64_t old_efer) {
+  const ArchState& s = state_;
+  if (((old_cr0 ^ s.cr0) & ctl::kCr0Pg) || ((old_cr4 ^ s.cr4) & mmu::kCr4FlushAllMask) ||
+      ((old_efer ^ s.efer) & ctl::kEferNxe)) {
+    tlb_.flush_all();
+  }
+}
+
+void Core::flush_cr3() {
+  const mmu::PagingRegs r = paging_regs(state_);
+  // CR4.PCIDE with CR3 bit 63 set: no flush. APM vol 2, 5.5.1.
+  if ((state_.cr4 & mmu::kCr4Pcide) && (state_.cr3 >> 63)) return;
+  tlb_.flush_non_global(Asid{0}, mmu::Tlb::pcid_of(r));
+}
+
+void Core::flush_page(uint64_t linear) {
+  tlb_.flush_page(Asid{0}, mmu::Tlb::pcid_of(paging_regs(state_)), linear);
+}
+
+}  // namespace snpemu::cpu

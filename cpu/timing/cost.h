@@ -1,0 +1,72 @@
+// cpu/timing/cost.h: cost classes and the per-profile timing table.
+//
+// Every cycle the core charges comes from a TimingTable row; no other file holds a cycle count.
+// Each row carries the source of its number (a vendor guide or a published measurement) or an
+// "ESTIMATE:" tag saying why it is a guess; test/cpu/timing_test.cc rejects rows without one.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+
+namespace snpemu::cpu {
+
+/// What an instruction or event costs, by class. Decode-table rows name one class each.
+enum class Cost : uint8_t {
+  kAlu,          // simple integer op, register operands
+  kMov,          // register move / immediate load
+  kLea,          // address generation
+  kL1Load,       // extra latency of a memory source operand (L1 hit)
+  kStore,        // extra cost of a memory destination
+  kLocked,       // extra cost of a LOCKed read-modify-write (and XCHG with memory)
+  kImul,         // IMUL r, r/m (, imm)
+  kMulWide,      // MUL / IMUL with RDX:RAX result
+  kDiv8,         // DIV/IDIV r/m8
+  kDiv16,        // DIV/IDIV r/m16
+  kDiv32,        // DIV/IDIV r/m32
+  kDiv64,        // DIV/IDIV r/m64
+  kShift,        // shift or rotate (imm or 1)
+  kShiftCl,      // shift or rotate by CL
+  kRotateCarry,  // RCL / RCR
+  kDoubleShift,  // SHLD / SHRD
+  kBitScan,      // BSF / BSR / TZCNT / LZCNT / POPCNT
+  kBitTest,      // BT / BTS / BTR / BTC
+  kBranch,       // Jcc / JMP / LOOP (taken or not)
+  kCall,         // CALL / RET
+  kIndirect,     // indirect JMP / CALL
+  kPush,         // PUSH / POP
+  kStringIter,   // one iteration of a string instruction
+  kCmpxchg16b,   // CMPXCHG16B
+  kFlagsOp,      // PUSHF / POPF / LAHF / SAHF / CLC ... CLD / STD
+  kCliSti,       // CLI / STI
+  kCpuid,        // CPUID
+  kRdtsc,        // RDTSC / RDTSCP
+  kMsr,          // RDMSR / WRMSR
+  kMovCr,        // MOV to / from a control register
+  kDescTable,    // LGDT / LIDT / LTR / SGDT / SIDT / LLDT
+  kInvlpg,       // INVLPG
+  kIo,           // IN / OUT to a port (one transfer)
+  kHlt,          // HLT (until the next event)
+  kSyscall,      // SYSCALL / SYSRET / SWAPGS
+  kIntDelivery,  // exception or interrupt delivery through the IDT (64-bit gate)
+  kIret,         // IRETQ
+  kFence,        // LFENCE / SFENCE / MFENCE
+  kPause,        // PAUSE
+  kUnmodelled,   // decoded but not executed yet (SVM / SNP instructions)
+  kWalkStep,     // one page-table entry read of a TLB-miss walk
+  kCount,
+};
+
+/// One row of a timing table: cycles and where the number comes from.
+struct CostRow {
+  Cost cost;
+  uint32_t cycles;
+  std::string_view source;  // citation, or "ESTIMATE: why"
+};
+
+using TimingTable = std::array<CostRow, static_cast<size_t>(Cost::kCount)>;
+
+/// The Zen 4 (family 19h models 10h-1Fh, "Genoa") profile.
+const TimingTable& zen4_timing();
+
+}  // namespace snpemu::cpu

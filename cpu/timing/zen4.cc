@@ -1,0 +1,66 @@
+// cpu/timing/zen4.cc: the Zen 4 timing profile. Latencies in core clock cycles.
+//
+// Sources: [SOG19] AMD Software Optimization Guide for AMD Family 19h Processors (pub. 56665);
+// [Agner] Agner Fog, "Instruction tables", Zen 4 section; [uops] uops.info Zen 4 measurements.
+#include "cpu/timing/cost.h"
+
+namespace snpemu::cpu {
+namespace {
+
+constexpr TimingTable kZen4 = {{
+    {Cost::kAlu, 1, "[SOG19] 2.11: simple integer ops have latency 1 on the 4 ALUs"},
+    {Cost::kMov, 1, "ESTIMATE: reg-reg MOV may be eliminated at rename; charge 1 for issue"},
+    {Cost::kLea, 1, "[Agner] Zen 4: LEA with <= 2 operands latency 1"},
+    {Cost::kL1Load, 4, "[SOG19] 2.12: L1 data cache load-to-use latency 4 cycles (integer)"},
+    {Cost::kStore, 1, "ESTIMATE: stores retire into the store queue; one issue cycle"},
+    {Cost::kLocked, 8, "ESTIMATE: [Agner] reports ~8 cycles for LOCK ADD m,r on Zen cores"},
+    {Cost::kImul, 3, "[Agner] Zen 4: IMUL r64,r64 latency 3"},
+    {Cost::kMulWide, 3, "[Agner] Zen 4: MUL r64 latency 3 (RAX), RDX one later"},
+    {Cost::kDiv8, 10, "ESTIMATE: [Agner] Zen 4 DIV r8 latency range 10-?; upper bound unverified"},
+    {Cost::kDiv16, 12, "ESTIMATE: [Agner] Zen 4 DIV r16 latency range ~10-12"},
+    {Cost::kDiv32, 14, "ESTIMATE: [Agner] Zen 4 DIV r32 latency range 10-14; upper end"},
+    {Cost::kDiv64, 18, "ESTIMATE: [Agner] Zen 4 DIV r64 latency range 10-18; upper end"},
+    {Cost::kShift, 1, "[Agner] Zen 4: SHL/SHR/SAR/ROL/ROR r,imm latency 1"},
+    {Cost::kShiftCl, 1, "[Agner] Zen 4: SHL r,CL latency 1"},
+    {Cost::kRotateCarry, 3, "ESTIMATE: RCL/RCR microcoded beyond count 1; [Agner] lists ~3"},
+    {Cost::kDoubleShift, 2, "ESTIMATE: [Agner] Zen 4 SHLD r,r,imm latency ~2"},
+    {Cost::kBitScan, 1, "ESTIMATE: [Agner] Zen 4 TZCNT/LZCNT/POPCNT latency 1; BSF/BSR similar"},
+    {Cost::kBitTest, 1, "[Agner] Zen 4: BT r,r latency 1 (memory forms costlier, not modelled)"},
+    {Cost::kBranch, 1, "ESTIMATE: predicted branch, one cycle of fetch redirect"},
+    {Cost::kCall, 2, "ESTIMATE: CALL/RET = stack access plus predicted redirect"},
+    {Cost::kIndirect, 2, "ESTIMATE: predicted indirect branch"},
+    {Cost::kPush, 1, "[SOG19] 2.11: the stack engine tracks RSP; PUSH/POP one op"},
+    {Cost::kStringIter, 1, "ESTIMATE: fast-string REP MOVS/STOS streams about one element/cycle"},
+    {Cost::kCmpxchg16b, 20, "ESTIMATE: microcoded; [Agner] reports tens of cycles"},
+    {Cost::kFlagsOp, 1, "ESTIMATE: CLC/STC/LAHF single op; PUSHF/POPF microcoded on real parts"},
+    {Cost::kCliSti, 3, "ESTIMATE: serialising on IF; a few cycles"},
+    {Cost::kCpuid, 120, "ESTIMATE: CPUID is microcoded and serialising; ~100-200 cycles native"},
+    {Cost::kRdtsc, 40, "ESTIMATE: [Agner] Zen family RDTSC throughput tens of cycles"},
+    {Cost::kMsr, 100, "ESTIMATE: RDMSR/WRMSR microcoded, serialising"},
+    {Cost::kMovCr, 20, "ESTIMATE: MOV CR is serialising"},
+    {Cost::kDescTable, 20, "ESTIMATE: descriptor-table loads are microcoded"},
+    {Cost::kInvlpg, 40, "ESTIMATE: INVLPG flushes a TLB entry and serialises"},
+    {Cost::kIo, 1000, "ESTIMATE: a port I/O access to a legacy device takes ~1 us on real buses"},
+    {Cost::kHlt, 1, "ESTIMATE: the halt itself; waiting time is the scheduler's"},
+    {Cost::kSyscall, 30, "ESTIMATE: SYSCALL/SYSRET tens of cycles"},
+    {Cost::kIntDelivery, 100, "ESTIMATE: IDT gate delivery in long mode, microcoded"},
+    {Cost::kIret, 60, "ESTIMATE: IRETQ microcoded"},
+    {Cost::kFence, 10, "ESTIMATE: MFENCE drains the store queue"},
+    {Cost::kPause, 64, "ESTIMATE: Zen 2+ PAUSE latency raised to tens of cycles (SOG19 2.x)"},
+    {Cost::kUnmodelled, 1, "ESTIMATE: placeholder for instructions without semantics yet"},
+    {Cost::kWalkStep, 14, "ESTIMATE: one entry read hitting L2 ([SOG19] 2.12: L2 latency 14 cycles)"},
+}};
+
+constexpr bool rows_in_order() {
+  for (size_t i = 0; i < kZen4.size(); ++i) {
+    if (static_cast<size_t>(kZen4[i].cost) != i) return false;
+  }
+  return true;
+}
+static_assert(rows_in_order(), "timing rows must be listed in Cost order");
+
+}  // namespace
+
+const TimingTable& zen4_timing() { return kZen4; }
+
+}  // namespace snpemu::cpu
