@@ -1,10 +1,16 @@
 // emu/cli/cli.cc: subcommand dispatch for `snpemu`.
 #include "emu/cli/cli.h"
 
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
 #include "emu/cli/args.h"
+#include "emu/exec/bare_metal.h"
 #include "emu/machine_config.h"
 #include "emu/mem/memory.h"
 
@@ -50,6 +56,23 @@ OptionSpec mem_option(MachineConfig& config) {
             if (auto ok = validate(config); !ok) return std::unexpected(ok.error());
             return {};
           }};
+}
+
+// Reads a whole file; a precise message if it cannot. Images above 1 GiB are refused.
+std::expected<std::vector<uint8_t>, std::string> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) return std::unexpected("cannot open '" + printable(path) + "'");
+  const std::streamoff size = in.tellg();
+  if (size < 0) return std::unexpected("cannot read '" + printable(path) + "'");
+  if (size > (std::streamoff{1} << 30)) {
+    return std::unexpected("'" + printable(path) + "' is larger than 1 GiB");
+  }
+  std::vector<uint8_t> bytes(static_cast<size_t>(size));
+  in.seekg(0);
+  if (!in.read(reinterpret_cast<char*>(bytes.data()), size)) {
+    return std::unexpected("cannot read '" + printable(path) + "'");
+  }
+  return bytes;
 }
 
 constexpr std::string_view kRunSummary =
@@ -113,7 +136,33 @@ int exec_main(std::string_view name, std::span<const std::string_view> args, std
                                   parse_options(args, options, positionals), options, positionals,
                                   out, err, &done);
   if (done) return status;
-  return not_yet(name, err);
+
+  auto file = read_file(image);
+  if (!file) {
+    err << "snpemu exec: " << file.error() << "\n";
+    return kExitFailure;
+  }
+  // Host time is reported, never used by the model.
+  const auto start = std::chrono::steady_clock::now();
+  out.flush();
+  auto result = run_bare_metal(*file, BareMetalOptions{config.mem_bytes, max_insns}, out);
+  const double host_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  out.flush();
+  if (!result) {
+    err << "snpemu exec: " << printable(image) << ": " << result.error() << "\n";
+    return kExitFailure;
+  }
+  static constexpr const char* kEnd[] = {"exit port 0xf4", "hlt with interrupts disabled",
+                                         "instruction limit"};
+  char figures[160];
+  std::snprintf(figures, sizeof figures,
+                "%" PRIu64 " instructions, %" PRIu64 " modelled cycles, %.3f s host time",
+                result->instructions, result->cycles, host_seconds);
+  err << "snpemu exec: " << printable(image) << ": " << figures << ", ended by "
+      << kEnd[static_cast<int>(result->end)] << ", status " << result->exit_status << "\n";
+  if (result->end == BareMetalResult::End::kInsnLimit) return kExitFailure;
+  return result->exit_status;
 }
 
 int replay_main(std::string_view name, std::span<const std::string_view> args, std::ostream& out,

@@ -126,9 +126,15 @@ INSTANTIATE_TEST_SUITE_P(
                 "snpemu run: option '--help' takes no value (see snpemu run --help)\n"}));
 
 TEST(Cli, JobsNotBuiltYetFailWithStatus1NotAFakeSuccess) {
-  const Outcome o = run({"exec", "image.elf"});
+  const Outcome o = run({"replay", "trace.bin"});
   EXPECT_EQ(o.status, kExitFailure);
-  EXPECT_EQ(o.err, "snpemu exec: this job is not available in this build yet\n");
+  EXPECT_EQ(o.err, "snpemu replay: this job is not available in this build yet\n");
+}
+
+TEST(Cli, ExecOfAMissingFileIsAClearFailure) {
+  const Outcome o = run({"exec", "/nonexistent/image.elf"});
+  EXPECT_EQ(o.status, kExitFailure);
+  EXPECT_EQ(o.err, "snpemu exec: cannot open '/nonexistent/image.elf'\n");
 }
 
 }  // namespace

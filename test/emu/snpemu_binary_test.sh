@@ -21,4 +21,18 @@ check bad_flag 2 --no-such-flag
 [ "$(wc -l <"$TEST_TMPDIR/err")" = 1 ] || { echo "FAIL bad_flag: not one line"; fail=1; }
 [ -s "$TEST_TMPDIR/out" ] && { echo "FAIL bad_flag: stdout not empty"; fail=1; }
 check bad_value 2 run --mem 12parsecs
+
+# exec: the guest's console bytes, and nothing else, on stdout; the summary on stderr; status
+# (value << 1) | 1 from isa-debug-exit (checksum.elf returns 0 -> status 1).
+guest="${TEST_SRCDIR}/${TEST_WORKSPACE}/test/guests/checksum.elf"
+check exec_checksum 1 exec "$guest" --mem 64M
+expected_out='crc32 0x'
+head -c 8 "$TEST_TMPDIR/out" | grep -qx "$expected_out" || { echo "FAIL exec stdout: $(head -c 80 "$TEST_TMPDIR/out")"; fail=1; }
+grep -q 'crc32("123456789") 0x00000000cbf43926' "$TEST_TMPDIR/out" || { echo "FAIL exec: CRC check value missing"; fail=1; }
+[ "$(wc -l <"$TEST_TMPDIR/out")" = 3 ] || { echo "FAIL exec: stdout is not exactly the guest's 3 lines"; fail=1; }
+grep -q "instructions, .* modelled cycles, .* host time, ended by exit port 0xf4, status 1" "$TEST_TMPDIR/err" || { echo "FAIL exec summary: $(cat "$TEST_TMPDIR/err")"; fail=1; }
+check exec_limit 1 exec "$guest" --max-insns 100
+grep -q "ended by instruction limit" "$TEST_TMPDIR/err" || { echo "FAIL exec limit: $(cat "$TEST_TMPDIR/err")"; fail=1; }
+check exec_not_elf 1 exec "$bin"
+grep -q "ELF: e_type 3 is not ET_EXEC (2)" "$TEST_TMPDIR/err" || { echo "FAIL exec of a non-image: $(cat "$TEST_TMPDIR/err")"; fail=1; }
 exit $fail
