@@ -75,7 +75,9 @@ Outcome divide(Exec& x) {
     const unsigned shift = 128 - 2 * bits;
     const i128 sd = static_cast<i128>(dividend << shift) >> shift;
     const i128 sv = to_signed(divisor, n);
-    if (sd == -(i128{1} << (2 * bits - 1)) && sv == -1) return raise(de());
+    // The most negative 2n-byte dividend, built unsigned so that n = 8 (-2^127) is no overflow.
+    const i128 min_dividend = static_cast<i128>(~u128{0} << (2 * bits - 1));
+    if (sd == min_dividend && sv == -1) return raise(de());
     const i128 sq = sd / sv;
     const i128 sr = sd % sv;
     const i128 lim = i128{1} << (bits - 1);
