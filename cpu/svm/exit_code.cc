@@ -1,0 +1,92 @@
+// cpu/svm/exit_code.cc: names of #VMEXIT codes (APM vol 2 appendix C spelling).
+#include <array>
+
+#include "cpu/svm/svm.h"
+
+namespace snpemu::svm {
+namespace {
+
+constexpr std::array<std::string_view, 16> kCrRead = {
+    "VMEXIT_CR0_READ",  "VMEXIT_CR1_READ",  "VMEXIT_CR2_READ",  "VMEXIT_CR3_READ",
+    "VMEXIT_CR4_READ",  "VMEXIT_CR5_READ",  "VMEXIT_CR6_READ",  "VMEXIT_CR7_READ",
+    "VMEXIT_CR8_READ",  "VMEXIT_CR9_READ",  "VMEXIT_CR10_READ", "VMEXIT_CR11_READ",
+    "VMEXIT_CR12_READ", "VMEXIT_CR13_READ", "VMEXIT_CR14_READ", "VMEXIT_CR15_READ"};
+constexpr std::array<std::string_view, 16> kCrWrite = {
+    "VMEXIT_CR0_WRITE",  "VMEXIT_CR1_WRITE",  "VMEXIT_CR2_WRITE",  "VMEXIT_CR3_WRITE",
+    "VMEXIT_CR4_WRITE",  "VMEXIT_CR5_WRITE",  "VMEXIT_CR6_WRITE",  "VMEXIT_CR7_WRITE",
+    "VMEXIT_CR8_WRITE",  "VMEXIT_CR9_WRITE",  "VMEXIT_CR10_WRITE", "VMEXIT_CR11_WRITE",
+    "VMEXIT_CR12_WRITE", "VMEXIT_CR13_WRITE", "VMEXIT_CR14_WRITE", "VMEXIT_CR15_WRITE"};
+constexpr std::array<std::string_view, 16> kDrRead = {
+    "VMEXIT_DR0_READ",  "VMEXIT_DR1_READ",  "VMEXIT_DR2_READ",  "VMEXIT_DR3_READ",
+    "VMEXIT_DR4_READ",  "VMEXIT_DR5_READ",  "VMEXIT_DR6_READ",  "VMEXIT_DR7_READ",
+    "VMEXIT_DR8_READ",  "VMEXIT_DR9_READ",  "VMEXIT_DR10_READ", "VMEXIT_DR11_READ",
+    "VMEXIT_DR12_READ", "VMEXIT_DR13_READ", "VMEXIT_DR14_READ", "VMEXIT_DR15_READ"};
+constexpr std::array<std::string_view, 16> kDrWrite = {
+    "VMEXIT_DR0_WRITE",  "VMEXIT_DR1_WRITE",  "VMEXIT_DR2_WRITE",  "VMEXIT_DR3_WRITE",
+    "VMEXIT_DR4_WRITE",  "VMEXIT_DR5_WRITE",  "VMEXIT_DR6_WRITE",  "VMEXIT_DR7_WRITE",
+    "VMEXIT_DR8_WRITE",  "VMEXIT_DR9_WRITE",  "VMEXIT_DR10_WRITE", "VMEXIT_DR11_WRITE",
+    "VMEXIT_DR12_WRITE", "VMEXIT_DR13_WRITE", "VMEXIT_DR14_WRITE", "VMEXIT_DR15_WRITE"};
+constexpr std::array<std::string_view, 32> kExcp = {
+    "VMEXIT_EXCP0",  "VMEXIT_EXCP1",  "VMEXIT_EXCP2",  "VMEXIT_EXCP3",  "VMEXIT_EXCP4",
+    "VMEXIT_EXCP5",  "VMEXIT_EXCP6",  "VMEXIT_EXCP7",  "VMEXIT_EXCP8",  "VMEXIT_EXCP9",
+    "VMEXIT_EXCP10", "VMEXIT_EXCP11", "VMEXIT_EXCP12", "VMEXIT_EXCP13", "VMEXIT_EXCP14",
+    "VMEXIT_EXCP15", "VMEXIT_EXCP16", "VMEXIT_EXCP17", "VMEXIT_EXCP18", "VMEXIT_EXCP19",
+    "VMEXIT_EXCP20", "VMEXIT_EXCP21", "VMEXIT_EXCP22", "VMEXIT_EXCP23", "VMEXIT_EXCP24",
+    "VMEXIT_EXCP25", "VMEXIT_EXCP26", "VMEXIT_EXCP27", "VMEXIT_EXCP28", "VMEXIT_EXCP29",
+    "VMEXIT_EXCP30", "VMEXIT_EXCP31"};
+// 0x060 .. 0x0A6, index = code - 0x060. Empty = undefined code.
+constexpr std::array<std::string_view, 0x47> kMisc = {
+    "VMEXIT_INTR", "VMEXIT_NMI", "VMEXIT_SMI", "VMEXIT_INIT", "VMEXIT_VINTR",
+    "VMEXIT_CR0_SEL_WRITE", "VMEXIT_IDTR_READ", "VMEXIT_GDTR_READ", "VMEXIT_LDTR_READ",
+    "VMEXIT_TR_READ", "VMEXIT_IDTR_WRITE", "VMEXIT_GDTR_WRITE", "VMEXIT_LDTR_WRITE",
+    "VMEXIT_TR_WRITE", "VMEXIT_RDTSC", "VMEXIT_RDPMC",
+    // 0x070
+    "VMEXIT_PUSHF", "VMEXIT_POPF", "VMEXIT_CPUID", "VMEXIT_RSM", "VMEXIT_IRET", "VMEXIT_SWINT",
+    "VMEXIT_INVD", "VMEXIT_PAUSE", "VMEXIT_HLT", "VMEXIT_INVLPG", "VMEXIT_INVLPGA", "VMEXIT_IOIO",
+    "VMEXIT_MSR", "VMEXIT_TASK_SWITCH", "VMEXIT_FERR_FREEZE", "VMEXIT_SHUTDOWN",
+    // 0x080
+    "VMEXIT_VMRUN", "VMEXIT_VMMCALL", "VMEXIT_VMLOAD", "VMEXIT_VMSAVE", "VMEXIT_STGI",
+    "VMEXIT_CLGI", "VMEXIT_SKINIT", "VMEXIT_RDTSCP", "VMEXIT_ICEBP", "VMEXIT_WBINVD",
+    "VMEXIT_MONITOR", "VMEXIT_MWAIT", "VMEXIT_MWAIT_CONDITIONAL", "VMEXIT_XSETBV", "VMEXIT_RDPRU",
+    "VMEXIT_EFER_WRITE_TRAP",
+    // 0x090
+    "VMEXIT_CR0_WRITE_TRAP", "VMEXIT_CR1_WRITE_TRAP", "VMEXIT_CR2_WRITE_TRAP",
+    "VMEXIT_CR3_WRITE_TRAP", "VMEXIT_CR4_WRITE_TRAP", "VMEXIT_CR5_WRITE_TRAP",
+    "VMEXIT_CR6_WRITE_TRAP", "VMEXIT_CR7_WRITE_TRAP", "VMEXIT_CR8_WRITE_TRAP",
+    "VMEXIT_CR9_WRITE_TRAP", "VMEXIT_CR10_WRITE_TRAP", "VMEXIT_CR11_WRITE_TRAP",
+    "VMEXIT_CR12_WRITE_TRAP", "VMEXIT_CR13_WRITE_TRAP", "VMEXIT_CR14_WRITE_TRAP",
+    "VMEXIT_CR15_WRITE_TRAP",
+    // 0x0A0
+    "VMEXIT_INVLPGB", "VMEXIT_INVLPGB_ILLEGAL", "VMEXIT_INVPCID", "VMEXIT_MCOMMIT",
+    "VMEXIT_TLBSYNC", "VMEXIT_BUSLOCK", "VMEXIT_IDLE_HLT"};
+
+}  // namespace
+
+std::string_view exit_code_name(uint64_t code) {
+  if (code < 0x010) return kCrRead[code];
+  if (code < 0x020) return kCrWrite[code - 0x010];
+  if (code < 0x030) return kDrRead[code - 0x020];
+  if (code < 0x040) return kDrWrite[code - 0x030];
+  if (code < 0x060) return kExcp[code - 0x040];
+  if (code < 0x060 + kMisc.size()) return kMisc[code - 0x060];
+  switch (static_cast<ExitCode>(code)) {
+    case ExitCode::kNpf:
+      return "VMEXIT_NPF";
+    case ExitCode::kAvicIncompleteIpi:
+      return "VMEXIT_AVIC_INCOMPLETE_IPI";
+    case ExitCode::kAvicUnacceleratedAccess:
+      return "VMEXIT_AVIC_NOACCEL";
+    case ExitCode::kVmgexit:
+      return "VMEXIT_VMGEXIT";
+    case ExitCode::kPmlFull:
+      return "VMEXIT_PML_FULL";
+    case ExitCode::kBusy:
+      return "VMEXIT_BUSY";
+    case ExitCode::kInvalid:
+      return "VMEXIT_INVALID";
+    default:
+      return {};
+  }
+}
+
+}  // namespace snpemu::svm
