@@ -1,4 +1,5 @@
-// firmware/firmware.h: the AMD Secure Processor (SNP firmware) model, the parts that need no RMP.
+// firmware/firmware.h: the AMD Secure Processor (SNP firmware) model: codecs, crypto and the
+// mailbox (class Firmware, over Memory and the RMP).
 //
 // Table of contents, grouped by the file that defines each part:
 //   status.cc        Status (firmware status codes), FwError (every error value in this package)
@@ -16,6 +17,14 @@
 //   key_msg.cc       MSG_KEY_REQ / MSG_KEY_RSP payloads and the model's derived guest keys
 //   secrets.cc       SecretsPage layout, VMPCK derivation from the platform seed
 //   policy.cc        GuestPolicy decode/encode and the SNP_LAUNCH_START policy checks
+//   The mailbox (class Firmware, section "mailbox" at the end; needs Memory and the RMP):
+//   mailbox.cc       FirmwareConfig, Firmware::create, command() dispatch, invariants, fingerprint
+//   platform.cc      SNP_INIT, SNP_INIT_EX (range list), SNP_SHUTDOWN(_EX), SNP_PLATFORM_STATUS,
+//                    SNP_DF_FLUSH
+//   gctx.cc          SNP_GCTX_CREATE, SNP_ACTIVATE, SNP_DECOMMISSION, SNP_GUEST_STATUS
+//   launch.cc        SNP_LAUNCH_START, SNP_LAUNCH_UPDATE, SNP_LAUNCH_FINISH
+//   pages.cc         RMP page-state predicates, SNP_PAGE_RECLAIM, SNP_PAGE_UNSMASH
+//   guest_request.cc SNP_GUEST_REQUEST (MSG_REPORT_REQ, MSG_KEY_REQ)
 //
 // Sources: PLATFORM-FACTS section 8 (which cites Linux psp-sev.h, asm/sev.h, KVM sev.c and
 // virtee/sev-snp-measure). Crypto is OpenSSL 3.0 libcrypto only. Every malformed input is answered
@@ -27,6 +36,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <expected>
+#include <initializer_list>
 #include <memory>
 #include <span>
 #include <string>
@@ -34,6 +44,8 @@
 #include <vector>
 
 #include "base/types.h"
+#include "emu/mem/memory.h"
+#include "rmp/rmp.h"
 
 struct evp_pkey_st;  // OpenSSL EVP_PKEY
 struct x509_st;      // OpenSSL X509
@@ -1013,5 +1025,221 @@ struct PlatformPolicyConfig {
 std::expected<void, FwError> check_launch_start_policy(uint64_t policy,
                                                        const PlatformPolicyConfig& platform,
                                                        bool ma_en);
+
+
+// ===== mailbox: mailbox.cc platform.cc gctx.cc launch.cc pages.cc guest_request.cc ============
+//
+// RMP page states the mailbox reads and writes (encodings of the SNP ABI page states in the
+// RmpEntry fields; assigned / ASID / immutable / validated / VMSA):
+//   Hypervisor       0 / 0 / 0 / 0 / 0 (all-zero entry)
+//   Hypervisor-Fixed 0 / 0 / 1 / 0 / 0 (SNP_INIT_EX range list; RMPUPDATE then fails)
+//                    UNCONFIRMED: encoding chosen as "immutable but unassigned".
+//   Firmware         1 / 0 / 1 / 0 / 0 [L: Linux rmp_mark_pages_firmware = RMPUPDATE private
+//                    with ASID 0, immutable; KVM gives the firmware its context page, the guest
+//                    request response page and the platform status page in this state]
+//   Context          1 / 0 / 1 / 1 / 0 UNCONFIRMED: the SNP ABI names a Context state but its
+//                    encoding is not in our sources; "Firmware plus Validated" chosen so that a
+//                    context page can be told from other firmware pages in the RMP alone.
+//   Pre-Guest        1 / ASID / 1 / 0 / 0 (hypervisor's RMPUPDATE before LAUNCH_UPDATE [L KVM])
+//   Guest-Valid      1 / ASID / 0 / 1 / (1 for VMSA pages) after LAUNCH_FINISH
+//                    (UNCONFIRMED, PLATFORM-FACTS 11.11: the model keeps launched pages Pre-Guest
+//                    until LAUNCH_FINISH, then validates them and clears Immutable in one step).
+// Memory is plaintext (no per-ASID cipher yet): pages the firmware writes (secrets, CPUID, zero)
+// are stored as they would look to the guest.
+
+/// Platform state. PLATFORM-FACTS 8.1 (0 UNINIT, 1 INIT).
+enum class PlatformState : uint8_t { kUninit = 0, kInit = 1 };
+/// Guest context state (SNP ABI GSTATE_*; UNCONFIRMED numbering: INIT 0, LAUNCH 1, RUNNING 2).
+enum class GuestState : uint8_t { kInit = 0, kLaunch = 1, kRunning = 2 };
+
+/// The platform facts of one machine's firmware (a runtime option of the model).
+struct FirmwareConfig {
+  std::vector<uint8_t> platform_seed;  // >= ModelVcek::kMinSeedSize bytes; VCEK, VMPCKs, keys
+  uint8_t api_major = 1, api_minor = 55;
+  uint32_t build_id = 21;
+  TcbLayout tcb_layout = TcbLayout::kMilanGenoa;
+  uint64_t current_tcb = 0;    // PLATFORM_VERSION / CURRENT_TCB
+  uint64_t reported_tcb = 0;   // REPORTED_TCB
+  uint64_t committed_tcb = 0;  // COMMITTED_TCB
+  uint8_t committed_build = 21, committed_minor = 55, committed_major = 1;
+  uint64_t platform_info = 0;
+  std::array<uint8_t, 64> chip_id{};
+  bool mask_chip_id = false;
+  uint32_t fms = 0x00A00F11;  // CPUID Fn0000_0001_EAX (Milan B1), secrets page FMS
+  PlatformPolicyConfig policy;      // api_major/minor above override policy.api_*
+  std::vector<CpuidRule> cpuid_rules;  // the CPUID page check (sanitize_cpuid_page)
+  uint32_t max_asid = 509;  // ASIDs 1..max_asid usable by SNP (ESTIMATE: a Milan part's count)
+  /// UNCONFIRMED (PLATFORM-FACTS 8.10 lists WBINVD before DF_FLUSH in Linux's order): when set,
+  /// SNP_DF_FLUSH returns WBINVD_REQUIRED unless note_wbinvd_all_cpus() was called since the last
+  /// flush (the core integration calls it when every core has executed WBINVD).
+  bool df_flush_needs_wbinvd = true;
+};
+
+/// One page launched into a guest (kept until LAUNCH_FINISH turns it Guest-Valid).
+struct LaunchedPage {
+  Pfn pfn;
+  PageType type = PageType::kNormal;
+  std::array<uint8_t, 3> vmpl_perms{};  // VMPL1..3 from the command
+};
+
+/// The firmware's view of one guest context (keyed by its context page).
+struct GuestContextInfo {
+  Hpa gctx;
+  uint64_t guest_id = 0;  // serial number of the GCTX_CREATE (VMPCK derivation input)
+  GuestState state = GuestState::kInit;
+  Asid asid{};  // 0 until SNP_ACTIVATE
+  uint64_t policy = 0;
+  bool imi_en = false;
+  uint32_t desired_tsc_khz = 0;
+  std::array<uint8_t, 16> gosvw{};
+  std::array<Vmpck, 4> vmpcks{};
+  GuestChannel channel{std::array<Vmpck, 4>{}};
+  LaunchDigest digest;
+  std::vector<LaunchedPage> launched;
+  uint64_t launch_tcb = 0;
+  // From LAUNCH_FINISH.
+  bool id_block_en = false, author_key_en = false, vcek_disabled = false;
+  IdBlock id_block{};
+  Digest384 id_key_digest{}, author_key_digest{};
+  std::array<uint8_t, 32> host_data{};
+  std::array<uint8_t, 32> report_id{};
+};
+
+/// SNP_PLATFORM_STATUS output (32 bytes). UNCONFIRMED layout: Linux uapi psp-sev.h
+/// sev_user_data_snp_status, not in PLATFORM-FACTS.
+struct PlatformStatusPage {
+  uint8_t api_major = 0, api_minor = 0, state = 0;
+  uint8_t is_rmp_initialized = 0;  // bit 0
+  uint32_t build_id = 0;
+  uint32_t flags = 0;  // bit 0 mask_chip_id, 4 rapl_dis, 6 ciphertext_hiding_en
+  uint32_t guest_count = 0;
+  uint64_t current_tcb_version = 0;
+  uint64_t reported_tcb_version = 0;
+};
+static_assert(offsetof(PlatformStatusPage, build_id) == 4);
+static_assert(offsetof(PlatformStatusPage, guest_count) == 0x0C);
+static_assert(sizeof(PlatformStatusPage) == 32);
+
+/// SNP_GUEST_STATUS output. UNCONFIRMED layout (SNP ABI GUEST_STATUS from memory, not in
+/// PLATFORM-FACTS): POLICY u64, ASID u32, STATE u8, reserved, VCEK_DIS bit 0 of u32 @0x10.
+struct GuestStatusPage {
+  uint64_t policy = 0;
+  uint32_t asid = 0;
+  uint8_t state = 0;
+  std::array<uint8_t, 3> rsvd{};
+  uint32_t vcek_dis = 0;
+  uint32_t rsvd2 = 0;
+};
+static_assert(offsetof(GuestStatusPage, vcek_dis) == 0x10);
+static_assert(sizeof(GuestStatusPage) == 24);
+
+/// Work done by the last command, for the timing model (the hook: the core integration converts
+/// these counts into cycles from the timing table; the firmware charges nothing itself).
+struct CommandWork {
+  uint32_t rmp_reads = 0;
+  uint32_t rmp_writes = 0;
+  uint32_t pages_hashed = 0;  // SHA-384 over a 4 KiB page (NORMAL/VMSA contents)
+  uint32_t digest_steps = 0;  // SHA-384 over one PAGE_INFO
+  uint32_t pages_written = 0;
+  uint32_t signatures = 0;     // ECDSA P-384 signs
+  uint32_t aead_messages = 0;  // AES-256-GCM open or seal
+};
+
+/// The AMD-SP mailbox: the hypervisor writes a command buffer to host memory and issues a
+/// command id with the buffer's address; the firmware reads the buffer through the typed codecs,
+/// checks platform, guest and RMP state, acts and returns the status (PLATFORM-FACTS 8.9).
+/// Every command checks everything before it acts: a failure changes nothing (exception, as the
+/// spec says: a CPUID LAUNCH_UPDATE refused with INVALID_PARAM writes the corrected CPUID page
+/// back, PLATFORM-FACTS 8.3). The firmware writes the RMP directly (Rmp::store), not through
+/// RMPUPDATE. No global state; two Firmware objects on two machines are independent.
+class Firmware {
+ public:
+  /// kBadLength if the seed is too short (VCEK derivation).
+  static std::expected<Firmware, FwError> create(Memory& mem, rmp::Rmp& rmp,
+                                                 FirmwareConfig config);
+
+  /// Executes one mailbox command. Unknown ids: INVALID_COMMAND; known SNP ids this model does
+  /// not implement (DBG, SWAP, CONFIG, ...): UNSUPPORTED (UNCONFIRMED). The buffer is read from
+  /// host memory at `command_buffer`; a buffer outside RAM is INVALID_ADDRESS.
+  Status command(CommandId id, Hpa command_buffer);
+  /// Same with a raw id (from a trace or a fuzzer).
+  Status command(uint32_t id, Hpa command_buffer) { return command(CommandId{id}, command_buffer); }
+
+  /// The core integration reports that every core executed WBINVD (see df_flush_needs_wbinvd).
+  void note_wbinvd_all_cpus() { wbinvd_done_ = true; }
+
+  PlatformState platform_state() const { return state_; }
+  /// The context whose context page is `gctx`, or null.
+  const GuestContextInfo* guest(Hpa gctx) const;
+  size_t guest_count() const { return guests_.size(); }
+  /// The model VCEK (its public key verifies every report this firmware signs).
+  const ModelVcek& vcek() const { return vcek_; }
+  /// One line explaining the last failure ("" after success), e.g. "LAUNCH_UPDATE: page
+  /// 0x5000 is assigned to ASID 3, expected 1".
+  const std::string& last_error() const { return last_error_; }
+  /// Work counters of the last command (the cycle-charging hook).
+  const CommandWork& last_work() const { return work_; }
+  /// SHA-384 over all firmware state (platform and every context), for "a failed command changes
+  /// nothing" checks and trace state hashes.
+  Digest384 fingerprint() const;
+  /// Cross-checks the firmware's state against the RMP: context pages in the Context state, no
+  /// page both firmware-owned and launched into a guest, launched pages assigned to their
+  /// guest's ASID, one context per ASID. Returns the violations (empty when consistent).
+  std::vector<std::string> check_invariants() const;
+
+ private:
+  Firmware(Memory& mem, rmp::Rmp& rmp, FirmwareConfig config, ModelVcek vcek)
+      : mem_(&mem), rmp_(&rmp), config_(std::move(config)), vcek_(std::move(vcek)) {}
+
+  // A handler: reads its buffer at `buf`, returns the status. Errors set last_error_.
+  using Handler = Status (Firmware::*)(Hpa buf);
+  static Handler handler_for(CommandId id);
+
+  // platform.cc
+  Status snp_init(Hpa buf);
+  Status snp_init_ex(Hpa buf);
+  Status snp_shutdown(Hpa buf);
+  Status snp_shutdown_ex(Hpa buf);
+  Status snp_platform_status(Hpa buf);
+  Status snp_df_flush(Hpa buf);
+  Status init_common(const CmdInitEx& cmd);
+  // gctx.cc
+  Status snp_gctx_create(Hpa buf);
+  Status snp_activate(Hpa buf);
+  Status snp_decommission(Hpa buf);
+  Status snp_guest_status(Hpa buf);
+  // launch.cc
+  Status snp_launch_start(Hpa buf);
+  Status snp_launch_update(Hpa buf);
+  Status snp_launch_finish(Hpa buf);
+  // pages.cc
+  Status snp_page_reclaim(Hpa buf);
+  Status snp_page_unsmash(Hpa buf);
+  // guest_request.cc
+  Status snp_guest_request(Hpa buf);
+
+  // Helpers (mailbox.cc).
+  Status fail(Status status, std::string message);
+  Status fail(const FwError& error, std::string_view context);
+  // Reads `size` bytes at `pa` into `out`; false (and last_error_) if outside RAM.
+  bool read_host(Hpa pa, std::span<uint8_t> out, std::string_view what);
+  // The context at `gctx` in one of `states` (INVALID_GUEST / INVALID_GUEST_STATE otherwise).
+  std::expected<GuestContextInfo*, Status> live_guest(Hpa gctx, std::initializer_list<GuestState>);
+  Status require_init();
+
+  Memory* mem_;
+  rmp::Rmp* rmp_;
+  FirmwareConfig config_;
+  ModelVcek vcek_;
+  PlatformState state_ = PlatformState::kUninit;
+  bool wbinvd_done_ = false;
+  bool rapl_dis_ = false, ciphertext_hiding_en_ = false;
+  uint32_t max_snp_asid_ = 0;  // 0: config_.max_asid
+  std::vector<uint64_t> asids_need_flush_;  // decommissioned, not yet DF_FLUSHed (sorted)
+  std::vector<GuestContextInfo> guests_;    // in GCTX_CREATE order
+  uint64_t next_guest_id_ = 1;
+  std::string last_error_;
+  CommandWork work_;
+};
 
 }  // namespace snpemu::fw
