@@ -479,6 +479,9 @@ struct GuestAccess {
   bool page_table_walk = false;  // access made by the guest page walk (NPF bit 33 vs 32)
 };
 
+/// Both checks look at one page (one 2 MiB region for large host mappings): a caller whose
+/// access crosses a page boundary must split it and check each page, as the MMU does; checking
+/// only the first byte would let a write spill into an assigned neighbour.
 struct AccessResult {
   RmpCheck check = RmpCheck::kNone;
   std::optional<Fault> fault;
@@ -495,9 +498,9 @@ AccessResult check_host_access(const Rmp& rmp, const HostAccess& access);
 /// (C=1), in order: not covered / not assigned / ASID / GPA mismatch -> #NPF RMP|ENC; mapping size
 /// != RMP page size (1G counts as 2M) -> #NPF RMP|SIZEM|ENC; not validated -> #VC 0x404; VMPL
 /// mask lacks the access (read R, write W, fetch UX/SX by `user`; VMPL > 3 has none; the RMP bit
-/// alongside VMPL is UNCONFIRMED) -> #NPF RMP|VMPL|ENC; write to
-/// a VMSA page from VMPL > 0 -> #NPF RMP|VMPL|ENC (UNCONFIRMED; RMP set with VMPL is also a choice). NPF codes also carry P, W, U,
-/// FETCH and GUEST_FINAL/GUEST_PAGE. The order of the rules is UNCONFIRMED.
+/// alongside VMPL is UNCONFIRMED) -> #NPF RMP|VMPL|ENC; write to a VMSA page from VMPL > 0 ->
+/// #NPF RMP|VMPL|ENC (UNCONFIRMED; RMP set with VMPL is also a choice). NPF codes also carry P,
+/// W, U, FETCH and GUEST_FINAL/GUEST_PAGE. The order of the rules is UNCONFIRMED.
 AccessResult check_guest_access(const Rmp& rmp, const GuestAccess& access);
 
 }  // namespace snpemu::rmp
