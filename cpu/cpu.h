@@ -9,10 +9,12 @@
 //   cpu/state.h          ArchState, Segment, flag and control-register bits
 //   cpu/fault.h          Vector, Fault
 //   cpu/cpuid.h          CpuidLeaf, zen4_cpuid() (cpu/cpuid.cc)
-//   cpu/core.cc          Core::run, Core::step, fetch/decode/execute loop (64-bit mode only)
+//   cpu/core.cc          Core::run, Core::step, fetch/decode/execute loop (64-bit mode only),
+//                        the predecode-cache fast path
 //   cpu/exception.cc     IDT delivery, #DF escalation, triple fault
 //   cpu/msr.cc           the MSR file
 //   cpu/paging.cc        linear -> physical through mmu/ (walk + TLB), TLB maintenance
+//   cpu/predecode.h      the predecode cache (decoded instructions keyed by physical address)
 //   cpu/decode/          opcode tables and the decoder
 //   cpu/insn/            instruction semantics, one family per file
 //   cpu/timing/          cost classes and the Zen 4 timing table
@@ -20,6 +22,7 @@
 
 #include <cstdint>
 #include <expected>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -39,10 +42,37 @@ enum class IoResult : uint8_t {
 };
 
 /// The core's only way out: physical memory and port I/O. Implemented by the machine (or by a
-/// test over flat memory). Until mmu/ is integrated, linear addresses are physical addresses.
+/// test over flat memory).
+///
+/// Instruction fetch and the predecode cache (cpu/predecode.h). The core keeps decoded
+/// instructions keyed by the physical address of their first byte (64-bit mode is the only
+/// decode mode; instructions that cross a page boundary are not cached) and, on every fetch that
+/// hits, compares the bytes it decoded with the bytes memory holds now; a difference discards
+/// the entry and decodes again. Hence code modified by anyone -- this core's stores and string
+/// ops, another core, the hypervisor, DMA, a test poking memory between runs -- takes effect at
+/// the next fetch of the changed bytes, with no write-notification call and no generation
+/// counter to maintain. AMD processors likewise execute the new bytes after a store to the
+/// instruction stream (APM vol 2, chapter 7 "Memory System", self-modifying code; UNCONFIRMED:
+/// exact section, and the hardware's window for cross-modifying code is narrower than "the
+/// next fetch" only in ways software cannot rely on). The bus contract this relies on is only:
+///   * read() returns what memory holds at the time of the call, and
+///   * readable_page(pfn), if implemented, returns a pointer through which reads see every
+///     write to that frame by any writer (reading through it is equivalent to read()), valid
+///     while the core is inside one run() or step() call; nullptr for frames that are not
+///     ordinary memory (MMIO, holes), which then go through read().
+/// readable_page() is the fast path (no virtual call and no copy per instruction or load); a
+/// bus that does not implement it is still correct: cache hits are then checked with one read()
+/// of the instruction's bytes. The cache never changes behaviour or cycles
+/// (CoreConfig::predecode_cache).
 class CpuBus {
  public:
   virtual ~CpuBus() = default;
+  /// Fast path for instruction fetch and loads: host pointer to the 4 KiB physical frame `pfn`
+  /// (physical address pfn << 12), or nullptr (then the core uses read()). See above.
+  virtual const uint8_t* readable_page(uint64_t pfn) {
+    (void)pfn;
+    return nullptr;
+  }
   /// Reads physical [pa, pa + out.size()); false if any byte is outside memory.
   virtual bool read(uint64_t pa, std::span<uint8_t> out) = 0;
   /// Writes physical [pa, pa + in.size()); false if any byte is outside memory.
@@ -83,6 +113,10 @@ struct CoreConfig {
   bool stop_on_fault = false;
   /// Paging facts of the profile (C-bit position, physical-address width).
   mmu::PagingConfig paging{};
+  /// Keep decoded instructions in the predecode cache (cpu/predecode.h). Changes host speed
+  /// only: architectural state, instruction counts and cycles are identical either way
+  /// (test/cpu/predecode_test.cc runs programs both ways and compares).
+  bool predecode_cache = true;
 };
 
 /// Sentinel of the `bus_error` out-parameters: no bus error happened.
@@ -94,9 +128,18 @@ struct LinearAccess {
   bool implicit_supervisor = false;  // descriptor tables, IDT, TSS
 };
 
+class PredecodeCache;
+struct PredecodedInsn;
+struct DecodedInsn;
+class Exec;
+struct Outcome;
+
 class Core {
  public:
   Core(CpuBus& bus, CoreConfig config);
+  ~Core();
+  Core(const Core&) = delete;
+  Core& operator=(const Core&) = delete;
 
   /// Runs until `budget_cycles` more cycles are charged or another stop reason occurs.
   StopReason run(uint64_t budget_cycles);
@@ -140,8 +183,31 @@ class Core {
   void flush_cr3();
   void flush_page(uint64_t linear);
   const mmu::Tlb& tlb() const { return tlb_; }
+  /// CpuBus::readable_page(pfn) for loads, remembered for the last frame (valid inside one
+  /// run() / step() call).
+  const uint8_t* data_page_pointer(uint64_t pfn) {
+    if (pfn != data_pfn_) {
+      data_page_ = bus_.readable_page(pfn);
+      data_pfn_ = pfn;
+    }
+    return data_page_;
+  }
+  /// Predecode-cache statistics (host-side only; never architectural).
+  struct PredecodeStats {
+    uint64_t hits = 0;
+    uint64_t misses = 0;    // no entry for the address (decoded and, unless it straddles, cached)
+    uint64_t modified = 0;  // an entry whose bytes memory no longer holds (decoded again)
+  };
+  const PredecodeStats& predecode_stats() const { return predecode_stats_; }
 
  private:
+  StopReason step_one();
+  StopReason step_at(uint64_t pa);
+  StopReason run_predecoded(uint64_t end);
+  StopReason execute(const DecodedInsn& d, const PredecodedInsn* cached);
+  StopReason complete(const Outcome& o, const Exec& x, bool single_step);
+  const uint8_t* code_page_pointer(uint64_t pfn);
+  bool cached_bytes_match(const PredecodedInsn& e, uint64_t pa);
   enum class Delivery : uint8_t { kDelivered, kShutdown, kBusError };
   Delivery deliver(Fault fault, bool software, uint64_t return_rip);
   StopReason raise_fault(Fault fault, bool software, uint64_t return_rip);
@@ -157,6 +223,13 @@ class Core {
   bool shutdown_ = false;
   bool has_pending_irq_ = false;
   uint8_t pending_irq_ = 0;
+  std::unique_ptr<PredecodeCache> predecode_;
+  PredecodeStats predecode_stats_;
+  // Last frame fetched from through CpuBus::readable_page (valid inside one run() / step()).
+  uint64_t code_pfn_ = ~uint64_t{0};
+  const uint8_t* code_page_ = nullptr;
+  uint64_t data_pfn_ = ~uint64_t{0};
+  const uint8_t* data_page_ = nullptr;
 };
 
 }  // namespace snpemu::cpu

@@ -78,6 +78,48 @@ uint64_t sign_extend(uint64_t v, size_t bytes) {
 
 }  // namespace
 
+namespace {
+
+// Fills op_kind / op_reg / op_size from the row's APM operand types (the same cases as the
+// executor's generic operand access in cpu/insn/exec.cc).
+void resolve_operands(DecodedInsn& d) {
+  for (size_t k = 0; k < d.row->ops.size(); ++k) {
+    const Op op = d.row->ops[k];
+    const uint8_t n = operand_size(d, op);
+    d.op_size[k] = n;
+    auto gpr = [&](uint8_t r) {
+      if (n == 1 && d.rex == 0 && r >= 4 && r < 8) {
+        d.op_kind[k] = OpKind::kGprHigh;
+        d.op_reg[k] = static_cast<uint8_t>(r - 4);
+      } else {
+        d.op_kind[k] = OpKind::kGpr;
+        d.op_reg[k] = r;
+      }
+    };
+    switch (op) {
+      case Op::Eb: case Op::Ew: case Op::Ed: case Op::Ev:
+        if (d.mem) {
+          d.op_kind[k] = OpKind::kMem;
+        } else {
+          gpr(d.rm);
+        }
+        break;
+      case Op::M: case Op::Mv: d.op_kind[k] = OpKind::kMem; break;
+      case Op::Gb: case Op::Gw: case Op::Gv: gpr(d.reg); break;
+      case Op::Zb: case Op::Zv: gpr(d.rm); break;
+      case Op::Rq: d.op_kind[k] = OpKind::kGpr; d.op_reg[k] = d.rm; break;
+      case Op::AL: case Op::rAX: case Op::eAX: gpr(0); break;
+      case Op::Ib: case Op::Ibs: case Op::Iw: case Op::Iz: case Op::Iv: case Op::Jb: case Op::Jz:
+        d.op_kind[k] = OpKind::kImm;
+        d.op_reg[k] = k > 0 && d.row->ops[0] == Op::Iw ? 1 : 0;
+        break;
+      default: d.op_kind[k] = OpKind::kOther; break;
+    }
+  }
+}
+
+}  // namespace
+
 uint8_t operand_size(const DecodedInsn& insn, Op op) {
   switch (op) {
     case Op::Eb: case Op::Gb: case Op::Ib: case Op::Ibs: case Op::Jb: case Op::Ob: case Op::Zb:
@@ -256,6 +298,7 @@ std::expected<DecodedInsn, DecodeError> decode64(std::span<const uint8_t> bytes)
     first_imm = false;
   }
   d.length = static_cast<uint8_t>(pos);
+  resolve_operands(d);
   return d;
 }
 

@@ -1,6 +1,7 @@
 // cpu/decode/decoder.h: generic x86-64 instruction decoding driven by the opcode tables.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <expected>
 #include <span>
@@ -13,6 +14,16 @@ inline constexpr uint8_t kMaxInsnLength = 15;  // APM vol 3, 1.1: longer raises 
 inline constexpr uint8_t kNoReg = 0xFF;
 inline constexpr uint8_t kRipBase = 16;  // base "register" of a RIP-relative operand
 inline constexpr uint8_t kNoSeg = 0xFF;
+
+/// Where an operand lives, resolved once at decode time so that operand access in the
+/// executor is a table lookup rather than a walk over the APM operand types.
+enum class OpKind : uint8_t {
+  kOther,    // anything below not covered (CL, DX, Sw, O, X/Y, ...): the generic path
+  kGpr,      // general-purpose register op_reg[k], op_size[k] bytes (low bytes)
+  kGprHigh,  // AH/CH/DH/BH: bits 15:8 of register op_reg[k] (byte operand, no REX)
+  kMem,      // the ModRM memory operand, op_size[k] bytes
+  kImm,      // an immediate: imm, or imm2 when op_reg[k] = 1
+};
 
 /// A decoded instruction: the matched row plus everything the prefixes and ModRM said.
 struct DecodedInsn {
@@ -36,6 +47,9 @@ struct DecodedInsn {
   int32_t disp = 0;
   uint64_t imm = 0;         // first immediate, sign-extended where the operand type says so
   uint64_t imm2 = 0;        // second immediate (ENTER)
+  std::array<OpKind, 3> op_kind{};   // per row operand: where it lives
+  std::array<uint8_t, 3> op_reg{};   // kGpr / kGprHigh: register; kImm: 1 = imm2
+  std::array<uint8_t, 3> op_size{};  // operand_size(*this, row->ops[k])
 
   /// Low 3 bits of the opcode byte: the condition code of Jcc/SETcc/CMOVcc.
   uint8_t cc() const { return opcode & 0x0F; }

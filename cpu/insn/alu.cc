@@ -1,6 +1,8 @@
 // cpu/insn/alu.cc: ADD OR ADC SBB AND SUB XOR CMP TEST INC DEC NOT NEG. APM vol 3, chapter 3.
 #include "cpu/insn/exec.h"
 
+#include <initializer_list>
+
 namespace snpemu::cpu {
 namespace {
 
@@ -55,6 +57,49 @@ Outcome unary(Exec& x) {
   return kNext;
 }
 
+// Specialisations (see SpecialisedForms): register destination of N bytes, register or
+// immediate source; the same computation as binary<K> / unary<K> for those operand forms.
+template <Alu K, unsigned N, bool kImm>
+Outcome binary_reg(Exec& x) {
+  uint64_t& dst = x.s.gpr[x.d.op_reg[0]];
+  const uint64_t b = kImm ? x.d.imm : x.s.gpr[x.d.op_reg[1]];
+  const FlagOut r = compute<K>(dst & size_mask(N), b, x.flag(flag::kCf), N);
+  if constexpr (K != Alu::kCmp && K != Alu::kTest) dst = r.value;  // N = 4 zero-extends
+  x.set_flags(r);
+  return kNext;
+}
+
+template <Unary K, unsigned N>
+Outcome unary_reg(Exec& x) {
+  uint64_t& dst = x.s.gpr[x.d.op_reg[0]];
+  const uint64_t a = dst & size_mask(N);
+  FlagOut r;
+  switch (K) {
+    case Unary::kInc: r = inc(a, N); break;
+    case Unary::kDec: r = dec(a, N); break;
+    case Unary::kNeg: r = neg(a, N); break;
+    case Unary::kNot: r = {~a & size_mask(N), 0, 0, 0}; break;
+  }
+  dst = r.value;
+  x.set_flags(r);
+  return kNext;
+}
+
+template <Alu K>
+SpecialisedForms binary_forms() {
+  return {&binary_reg<K, 4, false>, &binary_reg<K, 4, true>, &binary_reg<K, 8, false>, &binary_reg<K, 8, true>};
+}
+
+template <Unary K>
+SpecialisedForms unary_forms() {
+  return {&unary_reg<K, 4>, nullptr, &unary_reg<K, 8>, nullptr};
+}
+
+template <Alu K>
+void register_specialised(SpecialisedTable& t, std::initializer_list<InsnId> ids) {
+  for (InsnId id : ids) t[static_cast<size_t>(id)] = binary_forms<K>();
+}
+
 template <Alu K>
 void register_forms(HandlerTable& t, InsnId EbGb, InsnId EvGv, InsnId GbEb, InsnId GvEv,
                     InsnId ALIb, InsnId rAXIz, InsnId EbIb, InsnId EvIz, InsnId EvIbs) {
@@ -84,6 +129,25 @@ void register_alu(HandlerTable& t) {
   set(t, I::NOT_Ev, &unary<Unary::kNot>);
   set(t, I::NEG_Eb, &unary<Unary::kNeg>);
   set(t, I::NEG_Ev, &unary<Unary::kNeg>);
+}
+
+void register_alu_specialised(SpecialisedTable& t) {
+  using I = InsnId;
+  // Forms with a v-sized register destination (E with mod = 3, G, rAX) and a v-sized register
+  // or immediate source; byte forms stay generic.
+  register_specialised<Alu::kAdd>(t, {I::ADD_EvGv, I::ADD_GvEv, I::ADD_rAXIz, I::ADD_EvIz, I::ADD_EvIbs});
+  register_specialised<Alu::kOr>(t, {I::OR_EvGv, I::OR_GvEv, I::OR_rAXIz, I::OR_EvIz, I::OR_EvIbs});
+  register_specialised<Alu::kAdc>(t, {I::ADC_EvGv, I::ADC_GvEv, I::ADC_rAXIz, I::ADC_EvIz, I::ADC_EvIbs});
+  register_specialised<Alu::kSbb>(t, {I::SBB_EvGv, I::SBB_GvEv, I::SBB_rAXIz, I::SBB_EvIz, I::SBB_EvIbs});
+  register_specialised<Alu::kAnd>(t, {I::AND_EvGv, I::AND_GvEv, I::AND_rAXIz, I::AND_EvIz, I::AND_EvIbs});
+  register_specialised<Alu::kSub>(t, {I::SUB_EvGv, I::SUB_GvEv, I::SUB_rAXIz, I::SUB_EvIz, I::SUB_EvIbs});
+  register_specialised<Alu::kXor>(t, {I::XOR_EvGv, I::XOR_GvEv, I::XOR_rAXIz, I::XOR_EvIz, I::XOR_EvIbs});
+  register_specialised<Alu::kCmp>(t, {I::CMP_EvGv, I::CMP_GvEv, I::CMP_rAXIz, I::CMP_EvIz, I::CMP_EvIbs});
+  register_specialised<Alu::kTest>(t, {I::TEST_EvGv, I::TEST_rAXIz, I::TEST_EvIz});
+  t[static_cast<size_t>(I::INC_Ev)] = unary_forms<Unary::kInc>();
+  t[static_cast<size_t>(I::DEC_Ev)] = unary_forms<Unary::kDec>();
+  t[static_cast<size_t>(I::NOT_Ev)] = unary_forms<Unary::kNot>();
+  t[static_cast<size_t>(I::NEG_Ev)] = unary_forms<Unary::kNeg>();
 }
 
 }  // namespace snpemu::cpu

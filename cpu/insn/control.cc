@@ -3,6 +3,9 @@
 // operand size for near branches and truncate RIP to 16 bits (APM vol 3, 1.x "near branches").
 #include "cpu/insn/exec.h"
 
+#include <array>
+#include <utility>
+
 namespace snpemu::cpu {
 namespace {
 
@@ -20,6 +23,17 @@ Outcome jump_to(Exec& x, uint64_t target) {
 Outcome JCC(Exec& x) {
   if (!x.cond(x.d.cc())) return kNext;
   return jump_to(x, x.next_rip + x.d.imm);
+}
+
+template <unsigned kCc>
+Outcome jcc(Exec& x) {
+  if (!x.cond(kCc)) return kNext;
+  return jump_to(x, x.next_rip + x.d.imm);
+}
+
+template <unsigned... kCc>
+constexpr std::array<Handler, 16> jcc_table(std::integer_sequence<unsigned, kCc...>) {
+  return {&jcc<kCc>...};
 }
 
 Outcome JMP_rel(Exec& x) { return jump_to(x, x.next_rip + x.d.imm); }
@@ -109,6 +123,11 @@ void register_control(HandlerTable& t) {
   set(t, I::CALLF_M, &far_transfer);
   set(t, I::RETF, &far_transfer);
   set(t, I::RETF_Iw, &far_transfer);
+}
+
+Handler jcc_specialised(unsigned cc) {
+  static constexpr std::array<Handler, 16> kTable = jcc_table(std::make_integer_sequence<unsigned, 16>{});
+  return kTable[cc & 0xF];
 }
 
 }  // namespace snpemu::cpu

@@ -20,11 +20,36 @@ HandlerTable build() {
   return t;
 }
 
+SpecialisedTable build_specialised() {
+  SpecialisedTable t{};
+  register_alu_specialised(t);
+  register_muldiv_specialised(t);
+  return t;
+}
+
 }  // namespace
 
 const HandlerTable& handlers() {
   static const HandlerTable kTable = build();
   return kTable;
+}
+
+Handler specialised_handler(const DecodedInsn& d) {
+  static const SpecialisedTable kSpecialised = build_specialised();
+  const Handler generic = handlers()[static_cast<size_t>(d.row->id)];
+  if (d.row->id == InsnId::JCC_Jb || d.row->id == InsnId::JCC_Jz) return jcc_specialised(d.cc());
+  const SpecialisedForms& f = kSpecialised[static_cast<size_t>(d.row->id)];
+  const unsigned n = d.op_size[0];
+  if (d.op_kind[0] != OpKind::kGpr || (n != 4 && n != 8)) return generic;
+  Handler h = nullptr;
+  if (d.op_kind[1] == OpKind::kGpr && d.op_size[1] == n) {
+    h = n == 4 ? f.reg32 : f.reg64;
+  } else if (d.op_kind[1] == OpKind::kImm && d.op_reg[1] == 0) {
+    h = n == 4 ? f.imm32 : f.imm64;
+  } else if (d.row->ops[1] == Op::None) {
+    h = n == 4 ? f.reg32 : f.reg64;
+  }
+  return h != nullptr ? h : generic;
 }
 
 }  // namespace snpemu::cpu

@@ -3,21 +3,9 @@
 
 #include <cstring>
 
-namespace snpemu::cpu {
+#include "base/types.h"
 
-void Exec::compute_ea() {
-  uint64_t a = static_cast<uint64_t>(static_cast<int64_t>(d.disp));
-  if (d.base == kRipBase) {
-    a += next_rip;
-  } else if (d.base != kNoReg) {
-    a += s.gpr[d.base];
-  }
-  if (d.index != kNoReg) a += s.gpr[d.index] << d.scale;
-  if (d.addrsize == 4) a &= 0xFFFFFFFF;
-  ea_offset = a;
-  if (d.seg == kFs || d.seg == kGs) a += s.seg[d.seg].base;  // APM vol 2, 4.5.3
-  ea = a;
-}
+namespace snpemu::cpu {
 
 uint64_t Exec::gpr(unsigned r, unsigned size) const {
   if (size == 1 && d.rex == 0 && r >= 4 && r < 8) return (s.gpr[r - 4] >> 8) & 0xFF;
@@ -60,7 +48,29 @@ Outcome Exec::store_bytes(uint64_t linear, std::span<const uint8_t> in, bool sys
   return r ? kNext : access_failed(r.error(), bus_error);
 }
 
-Result<uint64_t> Exec::load(uint64_t linear, unsigned size, bool stack, bool system) {
+Result<uint64_t> Exec::load_slow(uint64_t linear, unsigned size, bool stack, bool system) {
+  // Within one page: one translation (inline with CR0.PG = 0, as translate() does it), then
+  // the bus's page pointer; the same accesses and faults as read_linear() below.
+  if ((linear & kPageOffsetMask) + size <= kPageSize) {
+    uint64_t bus_error = kNoBusError;
+    const auto pa = !(s.cr0 & ctl::kCr0Pg) && is_canonical(linear)
+                        ? std::expected<uint64_t, Fault>(linear)
+                        : core.translate(linear, LinearAccess{mmu::AccessKind::kRead, system}, &bus_error);
+    if (!pa) {
+      Outcome o = access_failed(pa.error(), bus_error);
+      if (stack && o.kind == Outcome::Kind::kFault && o.fault.vector == Vector::kGp) o.fault = ss(0);
+      return std::unexpected(o);
+    }
+    uint64_t v = 0;
+    if (const uint8_t* page = core.data_page_pointer(*pa >> 12)) {
+      std::memcpy(&v, page + (*pa & kPageOffsetMask), size);  // little-endian host
+      return v;
+    }
+    if (!core.bus().read(*pa, std::span(reinterpret_cast<uint8_t*>(&v), size))) {
+      return std::unexpected(Outcome{Outcome::Kind::kBusError, {}, *pa});
+    }
+    return v;
+  }
   std::array<uint8_t, 8> buf{};
   Outcome o = load_bytes(linear, std::span(buf.data(), size), system);
   if (o.kind != Outcome::Kind::kNext) {
@@ -80,7 +90,7 @@ Outcome Exec::store(uint64_t linear, unsigned size, uint64_t v, bool stack, bool
   return o;
 }
 
-Result<uint64_t> Exec::read(unsigned k) {
+Result<uint64_t> Exec::read_generic(unsigned k) {
   const Op op = d.row->ops[k];
   const unsigned n = operand_size(d, op);
   switch (op) {
@@ -118,7 +128,7 @@ Result<uint64_t> Exec::read(unsigned k) {
   }
 }
 
-Outcome Exec::write(unsigned k, uint64_t v) {
+Outcome Exec::write_generic(unsigned k, uint64_t v) {
   const Op op = d.row->ops[k];
   const unsigned n = operand_size(d, op);
   switch (op) {
@@ -161,21 +171,6 @@ Result<uint64_t> Exec::pop(unsigned size) {
   auto v = load(s.gpr[kRsp], size, true);
   if (v) s.gpr[kRsp] += size;
   return v;
-}
-
-bool Exec::cond(unsigned cc) const {
-  bool r = false;
-  switch (cc >> 1) {
-    case 0: r = flag(flag::kOf); break;                                      // O
-    case 1: r = flag(flag::kCf); break;                                      // B
-    case 2: r = flag(flag::kZf); break;                                      // Z
-    case 3: r = flag(flag::kCf) || flag(flag::kZf); break;                   // BE
-    case 4: r = flag(flag::kSf); break;                                      // S
-    case 5: r = flag(flag::kPf); break;                                      // P
-    case 6: r = flag(flag::kSf) != flag(flag::kOf); break;                   // L
-    default: r = flag(flag::kZf) || flag(flag::kSf) != flag(flag::kOf); break;  // LE
-  }
-  return (cc & 1) ? !r : r;
 }
 
 uint64_t Exec::string_si() const {

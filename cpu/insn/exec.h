@@ -4,7 +4,10 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <expected>
+
+#include "base/types.h"
 
 #include "cpu/cpu.h"
 #include "cpu/decode/decoder.h"
@@ -58,14 +61,48 @@ class Exec {
   // accesses) when non-canonical, #PF from the walk. `system` marks implicit supervisor accesses
   // (descriptor tables, TSS).
   Result<uint64_t> load(uint64_t linear, unsigned size, bool stack = false, bool system = false);
+  Result<uint64_t> load_slow(uint64_t linear, unsigned size, bool stack, bool system);
   Outcome store(uint64_t linear, unsigned size, uint64_t v, bool stack = false, bool system = false);
   Outcome load_bytes(uint64_t linear, std::span<uint8_t> out, bool system = false);
   Outcome store_bytes(uint64_t linear, std::span<const uint8_t> in, bool system = false);
 
-  // Operand k (0..2) of the row, by its APM type.
-  unsigned size(unsigned k) const { return operand_size(d, d.row->ops[k]); }
-  Result<uint64_t> read(unsigned k);
-  Outcome write(unsigned k, uint64_t v);
+  // Operand k (0..2) of the row, by its APM type. Registers, the memory operand and
+  // immediates take the decode-time resolution (DecodedInsn::op_kind); the rest the generic path.
+  unsigned size(unsigned k) const { return d.op_size[k]; }
+  Result<uint64_t> read(unsigned k) {
+    switch (d.op_kind[k]) {
+      case OpKind::kGpr: return s.gpr[d.op_reg[k]] & size_mask(d.op_size[k]);
+      case OpKind::kGprHigh: return (s.gpr[d.op_reg[k]] >> 8) & 0xFF;
+      case OpKind::kMem: return load(ea, d.op_size[k]);
+      case OpKind::kImm: return d.op_reg[k] ? d.imm2 : d.imm;
+      case OpKind::kOther: break;
+    }
+    return read_generic(k);
+  }
+  Outcome write(unsigned k, uint64_t v) {
+    switch (d.op_kind[k]) {
+      case OpKind::kGpr: set_low(d.op_reg[k], d.op_size[k], v); return kNext;
+      case OpKind::kGprHigh: {
+        uint64_t& r = s.gpr[d.op_reg[k]];
+        r = (r & ~uint64_t{0xFF00}) | ((v & 0xFF) << 8);
+        return kNext;
+      }
+      case OpKind::kMem: return store(ea, d.op_size[k], v);
+      case OpKind::kImm: case OpKind::kOther: break;
+    }
+    return write_generic(k, v);
+  }
+  Result<uint64_t> read_generic(unsigned k);
+  Outcome write_generic(unsigned k, uint64_t v);
+  /// Writes the low `size` bytes of register r (32-bit writes zero-extend). APM vol 1, 3.1.2.
+  void set_low(unsigned r, unsigned size, uint64_t v) {
+    switch (size) {
+      case 1: s.gpr[r] = (s.gpr[r] & ~uint64_t{0xFF}) | (v & 0xFF); break;
+      case 2: s.gpr[r] = (s.gpr[r] & ~uint64_t{0xFFFF}) | (v & 0xFFFF); break;
+      case 4: s.gpr[r] = v & 0xFFFFFFFF; break;
+      default: s.gpr[r] = v; break;
+    }
+  }
 
   // Stack (64-bit mode: SS base 0). APM vol 1, 2.x.
   Outcome push(uint64_t v, unsigned size);
@@ -83,12 +120,42 @@ class Exec {
   unsigned addr_bytes() const { return d.addrsize; }
 };
 
+inline bool Exec::cond(unsigned cc) const {
+  bool r = false;
+  switch (cc >> 1) {
+    case 0: r = flag(flag::kOf); break;                                      // O
+    case 1: r = flag(flag::kCf); break;                                      // B
+    case 2: r = flag(flag::kZf); break;                                      // Z
+    case 3: r = flag(flag::kCf) || flag(flag::kZf); break;                   // BE
+    case 4: r = flag(flag::kSf); break;                                      // S
+    case 5: r = flag(flag::kPf); break;                                      // P
+    case 6: r = flag(flag::kSf) != flag(flag::kOf); break;                   // L
+    default: r = flag(flag::kZf) || flag(flag::kSf) != flag(flag::kOf); break;  // LE
+  }
+  return (cc & 1) ? !r : r;
+}
+
 /// A handler: semantics of one row.
 using Handler = Outcome (*)(Exec&);
 using HandlerTable = std::array<Handler, static_cast<size_t>(InsnId::kCount)>;
 
 /// The handler table, built from every family's registration function (cpu/insn/dispatch.cc).
 const HandlerTable& handlers();
+
+/// Operand-form specialisations of a row's handler, with the operand size fixed at compile
+/// time: register destination with a register (`reg`) or immediate (`imm`) source, or a
+/// register operand alone (`reg`, unary rows). Same semantics as the generic handler for those
+/// forms; the predecode cache picks one once per cached instruction (cpu/insn/dispatch.cc).
+struct SpecialisedForms {
+  Handler reg32 = nullptr, imm32 = nullptr, reg64 = nullptr, imm64 = nullptr;
+};
+using SpecialisedTable = std::array<SpecialisedForms, static_cast<size_t>(InsnId::kCount)>;
+/// The specialised handler for this decoded instruction, or handlers()[id] if it has none.
+Handler specialised_handler(const DecodedInsn& d);
+/// Jcc with the condition code fixed at compile time (cpu/insn/control.cc).
+Handler jcc_specialised(unsigned cc);
+void register_alu_specialised(SpecialisedTable& t);
+void register_muldiv_specialised(SpecialisedTable& t);
 
 // Registration, one function per family file.
 void register_alu(HandlerTable& t);
@@ -118,6 +185,34 @@ inline void set(HandlerTable& t, InsnId id, Handler h) { t[static_cast<size_t>(i
 /// True if `v` is canonical for 48-bit linear addresses. APM vol 2, 5.3.1.
 constexpr bool is_canonical(uint64_t v) {
   return static_cast<uint64_t>(static_cast<int64_t>(v << 16) >> 16) == v;
+}
+
+inline void Exec::compute_ea() {
+  uint64_t a = static_cast<uint64_t>(static_cast<int64_t>(d.disp));
+  if (d.base == kRipBase) {
+    a += next_rip;
+  } else if (d.base != kNoReg) {
+    a += s.gpr[d.base];
+  }
+  if (d.index != kNoReg) a += s.gpr[d.index] << d.scale;
+  if (d.addrsize == 4) a &= 0xFFFFFFFF;
+  ea_offset = a;
+  if (d.seg == kFs || d.seg == kGs) a += s.seg[d.seg].base;  // APM vol 2, 4.5.3
+  ea = a;
+}
+
+/// With CR0.PG = 0 a canonical address inside one page of ordinary memory is read through the
+/// bus's page pointer (what load_slow() does then, minus the calls); everything else, and
+/// every fault, takes load_slow().
+inline Result<uint64_t> Exec::load(uint64_t linear, unsigned size, bool stack, bool system) {
+  if (!(s.cr0 & ctl::kCr0Pg) && is_canonical(linear) && (linear & kPageOffsetMask) + size <= kPageSize) {
+    if (const uint8_t* page = core.data_page_pointer(linear >> 12)) {
+      uint64_t v = 0;
+      std::memcpy(&v, page + (linear & kPageOffsetMask), size);  // little-endian host
+      return v;
+    }
+  }
+  return load_slow(linear, size, stack, system);
 }
 
 }  // namespace snpemu::cpu

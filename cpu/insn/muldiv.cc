@@ -59,6 +59,19 @@ Outcome imul_two(Exec& x) {
   return kNext;
 }
 
+// Specialisation of imul_two for a register source of N bytes (SpecialisedForms): the
+// two-operand form multiplies G by E, the three-operand forms E by the immediate.
+template <unsigned N, bool kThree>
+Outcome imul_reg(Exec& x) {
+  const uint64_t a = x.s.gpr[x.d.op_reg[1]];
+  const uint64_t b = kThree ? x.d.imm : x.s.gpr[x.d.op_reg[0]];
+  const i128 p = i128{to_signed(a & size_mask(N), N)} * i128{to_signed(b & size_mask(N), N)};
+  const uint64_t r = static_cast<uint64_t>(p) & size_mask(N);
+  x.s.gpr[x.d.op_reg[0]] = r;  // N = 4 zero-extends
+  x.set_flags(mul_flags(p != i128{to_signed(r, N)}));
+  return kNext;
+}
+
 // DIV / IDIV r/m: quotient to rAX (AL), remainder to rDX (AH); flags undefined (unchanged here).
 template <bool kSigned>
 Outcome divide(Exec& x) {
@@ -115,6 +128,14 @@ void register_muldiv(HandlerTable& t) {
   set(t, I::DIV_Ev, &divide<false>);
   set(t, I::IDIV_Eb, &divide<true>);
   set(t, I::IDIV_Ev, &divide<true>);
+}
+
+void register_muldiv_specialised(SpecialisedTable& t) {
+  using I = InsnId;
+  t[static_cast<size_t>(I::IMUL_GvEv)] = {&imul_reg<4, false>, nullptr, &imul_reg<8, false>, nullptr};
+  for (InsnId id : {I::IMUL_GvEvIz, I::IMUL_GvEvIbs}) {
+    t[static_cast<size_t>(id)] = {&imul_reg<4, true>, nullptr, &imul_reg<8, true>, nullptr};
+  }
 }
 
 }  // namespace snpemu::cpu

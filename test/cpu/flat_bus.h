@@ -25,6 +25,10 @@ class FlatBus : public CpuBus {
     std::memcpy(mem_.data() + pa, in.data(), in.size());
     return true;
   }
+  const uint8_t* readable_page(uint64_t pfn) override {
+    if (!page_pointers || pfn >= mem_.size() / 4096) return nullptr;
+    return mem_.data() + pfn * 4096;
+  }
   IoResult io_in(uint16_t port, uint8_t size, uint32_t& value) override {
     ins.emplace_back(port, size);
     value = in_value;
@@ -57,6 +61,7 @@ class FlatBus : public CpuBus {
   std::vector<std::pair<uint16_t, uint8_t>> ins;
   uint32_t in_value = 0;
   uint16_t exit_port = 0xF4;
+  bool page_pointers = true;  // false: readable_page() offers none (the core's read() fallback)
 
  private:
   std::vector<uint8_t> mem_;
