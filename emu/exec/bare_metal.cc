@@ -52,6 +52,10 @@ class BareMetalBus final : public cpu::CpuBus {
   bool write(uint64_t pa, std::span<const uint8_t> in) override {
     return memory_.write(Hpa{pa}, in).has_value();
   }
+  // RAM pages that exist; untouched pages (and anything outside RAM) take the read() path.
+  const uint8_t* readable_page(uint64_t pfn) override {
+    return memory_.page_pointer_if_present(Pfn{pfn});
+  }
   cpu::IoResult io_in(uint16_t port, uint8_t size, uint32_t& value) override {
     if (port == kCom1Lsr && size == 1) {
       value = kLsrTransmitterIdle;
