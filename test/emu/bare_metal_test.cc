@@ -4,14 +4,12 @@
 
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <fstream>
-#include <iterator>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "test/guests/native_shim.h"
+#include "test/util/runfiles.h"
 
 extern "C" long guest_main_checksum(void);
 extern "C" long guest_main_sort(void);
@@ -19,14 +17,8 @@ extern "C" long guest_main_sort(void);
 namespace snpemu {
 namespace {
 
-std::vector<uint8_t> read_guest(const std::string& name) {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  const char* ws = std::getenv("TEST_WORKSPACE");
-  const std::string path = std::string(srcdir ? srcdir : ".") + "/" + (ws ? ws : "snpemu") +
-                           "/test/guests/" + name;
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(in.good()) << "cannot open " << path;
-  return {std::istreambuf_iterator<char>(in), {}};
+std::vector<uint8_t> read_guest_image(const std::string& name) {
+  return test::read_runfile("test/guests/" + name);
 }
 
 struct GuestCase {
@@ -43,7 +35,7 @@ TEST_P(GuestMatchesNative, ConsoleOutputAndExitStatus) {
   const std::string native_out = test::take_native_output();
 
   std::ostringstream console;
-  auto r = run_bare_metal(read_guest(c.elf), BareMetalOptions{64 << 20, 0}, console);
+  auto r = run_bare_metal(read_guest_image(c.elf), BareMetalOptions{64 << 20, 0}, console);
   ASSERT_TRUE(r.has_value()) << c.elf << ": " << r.error() << "\nconsole so far:\n"
                              << console.str();
   EXPECT_EQ(console.str(), native_out) << c.elf;
@@ -62,7 +54,7 @@ INSTANTIATE_TEST_SUITE_P(Guests, GuestMatchesNative,
                          });
 
 TEST(BareMetal, SameImageGivesSameCyclesAndInstructions) {
-  const auto elf = read_guest("checksum.elf");
+  const auto elf = read_guest_image("checksum.elf");
   std::ostringstream a, b;
   auto ra = run_bare_metal(elf, BareMetalOptions{64 << 20, 0}, a);
   auto rb = run_bare_metal(elf, BareMetalOptions{64 << 20, 0}, b);
@@ -74,7 +66,7 @@ TEST(BareMetal, SameImageGivesSameCyclesAndInstructions) {
 
 TEST(BareMetal, InstructionLimitStopsExactly) {
   std::ostringstream console;
-  auto r = run_bare_metal(read_guest("sort.elf"), BareMetalOptions{64 << 20, 5000}, console);
+  auto r = run_bare_metal(read_guest_image("sort.elf"), BareMetalOptions{64 << 20, 5000}, console);
   ASSERT_TRUE(r.has_value()) << r.error();
   EXPECT_EQ(r->end, BareMetalResult::End::kInsnLimit);
   EXPECT_EQ(r->instructions, 5000u);
@@ -84,10 +76,11 @@ TEST(BareMetal, BadImagesAndMemoryAreClearErrors) {
   std::ostringstream console;
   EXPECT_EQ(run_bare_metal(std::vector<uint8_t>(8), BareMetalOptions{}, console).error(),
             "ELF: file is 8 bytes, shorter than the 64-byte ELF64 header");
-  EXPECT_EQ(run_bare_metal(read_guest("sort.elf"), BareMetalOptions{1 << 20, 0}, console).error(),
-            "memory of 1048576 bytes is below the 2 MiB a bare-metal run needs");
+  EXPECT_EQ(
+      run_bare_metal(read_guest_image("sort.elf"), BareMetalOptions{1 << 20, 0}, console).error(),
+      "memory of 1048576 bytes is below the 2 MiB a bare-metal run needs");
   // sort.elf's .bss ends above 1 MiB + 16 KiB: 1 MiB + 8 KiB of RAM cannot hold it.
-  auto r = run_bare_metal(read_guest("sort.elf"), BareMetalOptions{(2 << 20), 0}, console);
+  auto r = run_bare_metal(read_guest_image("sort.elf"), BareMetalOptions{(2 << 20), 0}, console);
   EXPECT_TRUE(r.has_value()) << "2 MiB holds the image: " << r.error();
 }
 

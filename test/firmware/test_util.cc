@@ -3,24 +3,14 @@
 
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <fstream>
-#include <sstream>
+#include "test/util/runfiles.h"
 
 namespace snpemu::fw::test {
 
 std::string read_testdata(std::string_view name) {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  std::string root = srcdir != nullptr ? std::string(srcdir) + "/snpemu/" : std::string();
-  std::string path = root + "test/firmware/testdata/" + std::string(name);
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    ADD_FAILURE() << "cannot open test data " << path;
-    return {};
-  }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  const std::vector<uint8_t> bytes =
+      ::snpemu::test::read_runfile("test/firmware/testdata/" + std::string(name));
+  return std::string(bytes.begin(), bytes.end());
 }
 
 std::vector<uint8_t> from_hex(std::string_view hex) {

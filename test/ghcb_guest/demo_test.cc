@@ -5,15 +5,13 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
-#include <cstdlib>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
 #include "emu/elf/elf.h"
 #include "emu/mem/memory.h"
 #include "test/ghcb_guest/guest_fixture.h"
+#include "test/util/runfiles.h"
 
 extern "C" long guest_main_demo(void);
 extern "C" struct ghcb ghcb_demo_page;
@@ -23,27 +21,16 @@ namespace snpemu::test {
 namespace {
 
 // `name` is relative to the workspace root.
-std::vector<uint8_t> read_runfile(const std::string& name) {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  const char* ws = std::getenv("TEST_WORKSPACE");
-  const std::string path = std::string(srcdir ? srcdir : ".") + "/" + (ws ? ws : "snpemu") +
-                           "/" + name;
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(in.good()) << "cannot open " << path;
-  return {std::istreambuf_iterator<char>(in), {}};
-}
-
 size_t count(const std::vector<uint8_t>& hay, std::array<uint8_t, 4> needle) {
   size_t n = 0;
-  for (auto it = hay.begin(); (it = std::search(it, hay.end(), needle.begin(), needle.end())) !=
-                              hay.end();
-       ++it)
+  for (auto it = hay.begin();
+       (it = std::search(it, hay.end(), needle.begin(), needle.end())) != hay.end(); ++it)
     ++n;
   return n;
 }
 
 TEST(DemoImage, LoadsAndItsCodeHoldsTheSevInstructions) {
-  const auto file = read_runfile("test/ghcb_guest/demo.elf");
+  const auto file = test::read_runfile("test/ghcb_guest/demo.elf");
   auto image = parse_elf64(file);
   ASSERT_TRUE(image.has_value()) << image.error();
   EXPECT_GE(image->entry, 0x100000u);
@@ -63,7 +50,7 @@ TEST(DemoImage, LoadsAndItsCodeHoldsTheSevInstructions) {
 }
 
 TEST(DemoImage, FreestandingArchiveHoldsVmgexit) {
-  const auto lib = read_runfile("ghcb/guest/libghcb_guest.a");
+  const auto lib = test::read_runfile("ghcb/guest/libghcb_guest.a");
   EXPECT_GE(count(lib, {0xF3, 0x0F, 0x01, 0xD9}), 1u);
 }
 
@@ -79,17 +66,16 @@ TEST(DemoNative, BootsConvertsAndPrintsAgainstFakeKvm) {
   for (const auto& e : kvm.errors()) errors += e + "\n";
   EXPECT_TRUE(kvm.errors().empty()) << errors;
   EXPECT_EQ(kvm.registered_gpa(), ghcb_gpa);
-  EXPECT_FALSE(kvm.page(ghcb_gpa).is_private) << "expected the GHCB at gpa " << hex(ghcb_gpa)
-                                              << " to be shared";
+  EXPECT_FALSE(kvm.page(ghcb_gpa).is_private)
+      << "expected the GHCB at gpa " << hex(ghcb_gpa) << " to be shared";
   EXPECT_TRUE(kvm.page(buf_gpa).is_private && kvm.page(buf_gpa).validated);
   EXPECT_TRUE(kvm.page(buf_gpa + 4096).is_private && kvm.page(buf_gpa + 4096).validated);
-  EXPECT_EQ(kvm.console(), "ghcb demo: protocol v2 cpuid 0x8000001f ebx " +
-                               std::string([] {
-                                 char b[20];
-                                 std::snprintf(b, sizeof b, "0x%016x",
-                                               FakeKvm::cpuid_value(0x8000001F, 0, 1));
-                                 return std::string(b);
-                               }()) +
+  EXPECT_EQ(kvm.console(), "ghcb demo: protocol v2 cpuid 0x8000001f ebx " + std::string([] {
+                             char b[20];
+                             std::snprintf(b, sizeof b, "0x%016x",
+                                           FakeKvm::cpuid_value(0x8000001F, 0, 1));
+                             return std::string(b);
+                           }()) +
                                " psc ok\n");
   EXPECT_EQ(kvm.exit_value(), 0u);
 }

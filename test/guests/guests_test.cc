@@ -2,15 +2,13 @@
 // answers that the emulated runs are compared against.
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
 #include "emu/elf/elf.h"
 #include "emu/mem/memory.h"
 #include "test/guests/native_shim.h"
+#include "test/util/runfiles.h"
 
 extern "C" long guest_main_checksum(void);
 extern "C" long guest_main_sort(void);
@@ -18,19 +16,13 @@ extern "C" long guest_main_sort(void);
 namespace snpemu {
 namespace {
 
-std::vector<uint8_t> read_runfile(const std::string& name) {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  const char* ws = std::getenv("TEST_WORKSPACE");
-  const std::string path =
-      std::string(srcdir ? srcdir : ".") + "/" + (ws ? ws : "snpemu") + "/test/guests/" + name;
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(in.good()) << "cannot open " << path;
-  return {std::istreambuf_iterator<char>(in), {}};
+std::vector<uint8_t> read_guest_image(const std::string& name) {
+  return test::read_runfile("test/guests/" + name);
 }
 
 TEST(GuestImages, AreStaticX86_64ExecutablesLinkedAt1MiB) {
   for (const char* name : {"checksum.elf", "sort.elf"}) {
-    const auto file = read_runfile(name);
+    const auto file = read_guest_image(name);
     auto image = parse_elf64(file);
     ASSERT_TRUE(image.has_value()) << name << ": " << image.error();
     EXPECT_GE(image->entry, 0x100000u) << name;

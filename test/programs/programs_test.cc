@@ -5,15 +5,13 @@
 
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
-#include <fstream>
-#include <iterator>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "emu/exec/bare_metal.h"
 #include "test/guests/native_shim.h"
+#include "test/util/runfiles.h"
 
 extern "C" long guest_main_interp(void);
 extern "C" long guest_main_pagefault(void);
@@ -22,17 +20,11 @@ extern "C" long guest_main_smc(void);
 namespace snpemu {
 namespace {
 
-constexpr uint64_t kGuestMemory = 64 << 20;
-
-std::vector<uint8_t> read_guest(const std::string& name) {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  const char* ws = std::getenv("TEST_WORKSPACE");
-  const std::string path = std::string(srcdir ? srcdir : ".") + "/" + (ws ? ws : "snpemu") +
-                           "/test/guests/" + name;
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(in.good()) << "cannot open " << path;
-  return {std::istreambuf_iterator<char>(in), {}};
+std::vector<uint8_t> read_guest_image(const std::string& name) {
+  return test::read_runfile("test/guests/" + name);
 }
+
+constexpr uint64_t kGuestMemory = 64 << 20;
 
 struct GuestRun {
   BareMetalResult result;
@@ -42,7 +34,7 @@ struct GuestRun {
 // Runs a guest image to its exit port; fails the test with the console so far otherwise.
 ::testing::AssertionResult run_guest(const std::string& elf, GuestRun* out) {
   std::ostringstream console;
-  auto r = run_bare_metal(read_guest(elf), BareMetalOptions{kGuestMemory, 0}, console);
+  auto r = run_bare_metal(read_guest_image(elf), BareMetalOptions{kGuestMemory, 0}, console);
   out->console = console.str();
   if (!r) {
     return ::testing::AssertionFailure() << elf << ": " << r.error() << "\nconsole so far:\n"
@@ -141,25 +133,23 @@ TEST(PageFaultGuest, MapsOnDemandWithArchitecturalErrorCodes) {
     bool fetch;
   };
   const Expected expected[] = {
-      {kRegion + 100, 0, false},              // read, not present -> mapped read-only
-      {kRegion + 200, kP | kW, false},        // write to the read-only page (CR0.WP = 1)
-      {kRegion + 0x1000, kW, false},          // writes, not present
-      {kRegion + 0x2000, kW, false},
-      {kRegion + 0x3000, kW, false},
-      {kRegion + 0x4000, kW, false},
-      {kRegion + 0x5000, kW, false},
-      {kRegion + 0x6010, kId, true},          // fetch, not present -> mapped NX
-      {kRegion + 0x6010, kP | kId, true},     // fetch from an NX page -> NX cleared
-      {kRegion + 0x7008, 0, false},           // read, not present; second read does not fault
-      {kRegion + 0x7009, kP | kW, false},     // write to the read-only page
+      {kRegion + 100, 0, false},        // read, not present -> mapped read-only
+      {kRegion + 200, kP | kW, false},  // write to the read-only page (CR0.WP = 1)
+      {kRegion + 0x1000, kW, false},    // writes, not present
+      {kRegion + 0x2000, kW, false},      {kRegion + 0x3000, kW, false},
+      {kRegion + 0x4000, kW, false},      {kRegion + 0x5000, kW, false},
+      {kRegion + 0x6010, kId, true},       // fetch, not present -> mapped NX
+      {kRegion + 0x6010, kP | kId, true},  // fetch from an NX page -> NX cleared
+      {kRegion + 0x7008, 0, false},        // read, not present; second read does not fault
+      {kRegion + 0x7009, kP | kW, false},  // write to the read-only page
   };
   ASSERT_EQ(got.size(), 1 + std::size(expected)) << run.console;
   for (size_t i = 0; i < std::size(expected); ++i) {
     const Expected& e = expected[i];
-    const std::string want = "pf cr2=" + hex16(e.cr2) + " err=" + hex16(e.err) +
-                             (e.fetch ? " rip=cr2" : "");
-    EXPECT_EQ(got[1 + i], want) << "fault " << i << ": expected error code " << e.err
-                                << " at cr2 " << hex16(e.cr2);
+    const std::string want =
+        "pf cr2=" + hex16(e.cr2) + " err=" + hex16(e.err) + (e.fetch ? " rip=cr2" : "");
+    EXPECT_EQ(got[1 + i], want) << "fault " << i << ": expected error code " << e.err << " at cr2 "
+                                << hex16(e.cr2);
   }
 }
 
