@@ -31,11 +31,11 @@ std::expected<void, FwError> need(std::span<const uint8_t> buf, size_t size, con
 }
 FwError reserved(const char* what, uint64_t value) {
   return ossl::error(ErrorKind::kBadField, Status::kInvalidParam,
-                     std::string(what) + " has reserved bits set: " + ossl::hex(value));
+                     std::string(what) + " has reserved bits set: " + hex(value));
 }
 FwError misaligned(const char* what, uint64_t addr) {
   return ossl::error(ErrorKind::kBadField, Status::kInvalidAddress,
-                     std::string(what) + " address " + ossl::hex(addr) + " is not aligned");
+                     std::string(what) + " address " + hex(addr) + " is not aligned");
 }
 
 }  // namespace

@@ -17,7 +17,7 @@ Status Firmware::snp_gctx_create(Hpa buf) {
   if ((gctx.value & kPageOffsetMask) != 0 || !mem_->contains(gctx, kPageSize) ||
       !rmp_->covers(pfn_of(gctx), 1)) {
     return fail(Status::kInvalidAddress,
-                "SNP_GCTX_CREATE: context page " + ossl::hex(gctx.value) + " is not usable");
+                "SNP_GCTX_CREATE: context page " + hex(gctx.value) + " is not usable");
   }
   // [L KVM snp_context_create: the page comes from snp_alloc_firmware_page, i.e. it is in the
   // Firmware state]; the firmware turns it into a Context page (encoding UNCONFIRMED, firmware.h).
@@ -71,7 +71,7 @@ Status Firmware::snp_activate(Hpa buf) {
   for (const GuestContextInfo& other : guests_) {
     if (other.asid.value == asid) {
       return fail(Status::kAsidOwned, "SNP_ACTIVATE: ASID " + std::to_string(asid) +
-                                          " is bound to guest " + ossl::hex(other.gctx.value));
+                                          " is bound to guest " + hex(other.gctx.value));
     }
   }
   // PLATFORM-FACTS 8.9 DFFLUSH_REQUIRED: a decommissioned ASID is reusable only after DF_FLUSH.
@@ -116,7 +116,7 @@ Status Firmware::snp_guest_status(Hpa buf) {
   if ((out.value & kPageOffsetMask) != 0 || !mem_->contains(out, kPageSize) ||
       !rmp_->covers(pfn_of(out), 1)) {
     return fail(Status::kInvalidAddress,
-                "SNP_GUEST_STATUS: status page " + ossl::hex(out.value) + " is not usable");
+                "SNP_GUEST_STATUS: status page " + hex(out.value) + " is not usable");
   }
   // UNCONFIRMED: the output page must be a firmware page, as for SNP_PLATFORM_STATUS [L].
   const rmp::RmpEntry e = rmp_->entry(pfn_of(out));

@@ -23,7 +23,7 @@ Status Firmware::snp_guest_request(Hpa buf) {
     if ((pa.value & kPageOffsetMask) != 0 || !mem_->contains(pa, kPageSize) ||
         !rmp_->covers(pfn_of(pa), 1)) {
       return fail(Status::kInvalidAddress,
-                  "SNP_GUEST_REQUEST: page " + ossl::hex(pa.value) + " is not usable");
+                  "SNP_GUEST_REQUEST: page " + hex(pa.value) + " is not usable");
     }
   }
   // UNCONFIRMED: the request page must be a hypervisor page (the firmware does not read another

@@ -93,19 +93,9 @@ std::expected<VerifyingKey, FwError> from_snp_public_key(const SnpPublicKey& key
                          pub.size(), ctx.get()) != pub.size()) {
     return std::unexpected(ossl::crypto_error("EC_POINT_point2oct"));
   }
-  char group_name[] = "secp384r1";
-  OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, group_name, 0),
-      OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, pub.data(), pub.size()),
-      OSSL_PARAM_construct_end(),
-  };
-  ossl::PkeyCtxPtr pctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
-  EVP_PKEY* pkey = nullptr;
-  if (!pctx || EVP_PKEY_fromdata_init(pctx.get()) != 1 ||
-      EVP_PKEY_fromdata(pctx.get(), &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1) {
-    return std::unexpected(ossl::crypto_error("EVP_PKEY_fromdata"));
-  }
-  return VerifyingKey(ossl::share_pkey(pkey));
+  auto pkey = ossl::p384_public_pkey(pub);
+  if (!pkey) return std::unexpected(pkey.error());
+  return VerifyingKey(*pkey);
 }
 
 Digest384 key_digest(const SnpPublicKey& key) { return sha384(image_of(key)); }
@@ -160,9 +150,9 @@ std::expected<IdCheckResult, FwError> check_id_block(const IdBlock& block, const
                                        "ID block LD differs from the launch digest"));
   }
   if (block.policy != policy) {
-    return std::unexpected(ossl::error(ErrorKind::kPolicyFailure, Status::kPolicyFailure,
-                                       "ID block POLICY " + ossl::hex(block.policy) +
-                                           " differs from the guest policy " + ossl::hex(policy)));
+    return std::unexpected(ossl::error(
+        ErrorKind::kPolicyFailure, Status::kPolicyFailure,
+        "ID block POLICY " + hex(block.policy) + " differs from the guest policy " + hex(policy)));
   }
   return result;
 }

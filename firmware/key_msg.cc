@@ -96,8 +96,8 @@ std::expected<std::array<uint8_t, 32>, FwError> derive_guest_key(
   if (want.boot_loader > have.boot_loader || want.tee > have.tee || want.snp > have.snp ||
       want.microcode > have.microcode) {
     return std::unexpected(key_error(Status::kInvalidParam,
-                                     "requested TCB_VERSION " + ossl::hex(req.tcb_version) +
-                                         " exceeds the current " + ossl::hex(inputs.current_tcb)));
+                                     "requested TCB_VERSION " + hex(req.tcb_version) +
+                                         " exceeds the current " + hex(inputs.current_tcb)));
   }
   const bool vmrk = req.root_key_select & 1;
   const uint32_t key_sel = (req.root_key_select >> 1) & 3;

@@ -53,7 +53,7 @@ Status Firmware::snp_launch_update(Hpa buf) {
   for (int v = 0; v < 3; ++v) {
     if (perms[v] > rmp::perm::kAll) {  // UNCONFIRMED: only the 4 RMP permission bits exist
       return fail(Status::kInvalidParam, "SNP_LAUNCH_UPDATE: VMPL" + std::to_string(v + 1) +
-                                             " permissions " + ossl::hex(perms[v]));
+                                             " permissions " + hex(perms[v]));
     }
   }
   if (cmd->imi_page && !c.imi_en) {  // UNCONFIRMED
@@ -63,14 +63,14 @@ Status Firmware::snp_launch_update(Hpa buf) {
   const Pfn pfn = pfn_of(pa);
   if (!mem_->contains(pa, kPageSize) || !rmp_->covers(pfn, 1) || rmp_->is_rmp_page(pfn)) {
     return fail(Status::kInvalidAddress,
-                "SNP_LAUNCH_UPDATE: page " + ossl::hex(pa.value) + " is not usable");
+                "SNP_LAUNCH_UPDATE: page " + hex(pa.value) + " is not usable");
   }
   // The page must be Pre-Guest for this guest: assigned to its ASID, 4K, immutable, not yet
   // validated [L KVM: RMPUPDATE private, immutable = 1, before SNP_LAUNCH_UPDATE, PLATFORM-FACTS
   // 8.3]. The GPA measured is the entry's GPA (the command has no GPA field, PLATFORM-FACTS 8.2).
   const rmp::RmpEntry e = rmp_->entry(pfn);
   work_.rmp_reads++;
-  const std::string where = "SNP_LAUNCH_UPDATE: page " + ossl::hex(pa.value) + " ";
+  const std::string where = "SNP_LAUNCH_UPDATE: page " + hex(pa.value) + " ";
   // UNCONFIRMED statuses: unassigned -> INVALID_PAGE_STATE, another owner -> INVALID_PAGE_OWNER.
   if (!e.assigned) {
     return fail(Status::kInvalidPageState,
@@ -95,7 +95,7 @@ Status Firmware::snp_launch_update(Hpa buf) {
     // two backings for one address).
     if (rmp_->entry(p.pfn).gpa == e.gpa) {
       return fail(Status::kInvalidParam,
-                  where + "has GPA " + ossl::hex(e.gpa.value) + ", already launched");
+                  where + "has GPA " + hex(e.gpa.value) + ", already launched");
     }
   }
   // Contents by page type (PLATFORM-FACTS 8.3, 8.4, 8.8).
@@ -195,7 +195,7 @@ Status Firmware::snp_launch_finish(Hpa buf) {
     work_.rmp_reads++;
     if (!e.assigned || e.asid != c.asid || !e.immutable || e.validated) {
       return fail(Status::kInvalidPageState, "SNP_LAUNCH_FINISH: launched page " +
-                                                 ossl::hex(p.pfn.value << kPageShift) + " is " +
+                                                 hex(p.pfn.value << kPageShift) + " is " +
                                                  e.to_string());
     }
   }

@@ -59,7 +59,7 @@ Status Firmware::command(CommandId id, Hpa command_buffer) {
                 std::string(command_name(id)) + " is not implemented by the model");
   }
   return fail(Status::kInvalidCommand, "unknown command id " +
-                                           ossl::hex(static_cast<uint32_t>(id)));
+                                           hex(static_cast<uint32_t>(id)));
 }
 
 Status Firmware::fail(Status status, std::string message) {
@@ -75,7 +75,7 @@ bool Firmware::read_host(Hpa pa, std::span<uint8_t> out, std::string_view what) 
   if (pa.value > ~uint64_t{0} - out.size() || !mem_->contains(pa, out.size()) ||
       !mem_->read(pa, out)) {
     fail(Status::kInvalidAddress,
-         std::string(what) + " at " + ossl::hex(pa.value) + " lies outside host memory");
+         std::string(what) + " at " + hex(pa.value) + " lies outside host memory");
     return false;
   }
   return true;
@@ -103,11 +103,11 @@ std::expected<GuestContextInfo*, Status> Firmware::live_guest(
   // UNCONFIRMED: INVALID_GUEST for an address that is not a live context page.
   if (g == nullptr) {
     return std::unexpected(
-        fail(Status::kInvalidGuest, ossl::hex(gctx.value) + " is not a guest context page"));
+        fail(Status::kInvalidGuest, hex(gctx.value) + " is not a guest context page"));
   }
   if (std::find(states.begin(), states.end(), g->state) == states.end()) {
     return std::unexpected(fail(Status::kInvalidGuestState,
-                                "guest context " + ossl::hex(gctx.value) + " is in state " +
+                                "guest context " + hex(gctx.value) + " is in state " +
                                     std::to_string(static_cast<int>(g->state))));
   }
   return g;
@@ -158,13 +158,13 @@ std::vector<std::string> Firmware::check_invariants() const {
   std::vector<uint64_t> seen;  // every pfn the firmware holds (context or launched)
   auto note = [&](uint64_t pfn, const std::string& what) {
     if (std::find(seen.begin(), seen.end(), pfn) != seen.end()) {
-      out.push_back(what + ": page " + ossl::hex(pfn << kPageShift) + " is held twice");
+      out.push_back(what + ": page " + hex(pfn << kPageShift) + " is held twice");
     }
     seen.push_back(pfn);
   };
   for (size_t i = 0; i < guests_.size(); ++i) {
     const GuestContextInfo& g = guests_[i];
-    const std::string name = "guest " + ossl::hex(g.gctx.value);
+    const std::string name = "guest " + hex(g.gctx.value);
     const rmp::RmpEntry ce = rmp_->entry(pfn_of(g.gctx));
     if (!detail::is_context(ce)) out.push_back(name + ": context page is " + ce.to_string());
     note(pfn_of(g.gctx).value, name);
@@ -177,12 +177,12 @@ std::vector<std::string> Firmware::check_invariants() const {
       const rmp::RmpEntry e = rmp_->entry(p.pfn);
       note(p.pfn.value, name);
       if (!e.assigned || e.asid.value == 0 || e.asid != g.asid) {
-        out.push_back(name + ": launched page " + ossl::hex(p.pfn.value << kPageShift) +
+        out.push_back(name + ": launched page " + hex(p.pfn.value << kPageShift) +
                       " is " + e.to_string() + ", expected ASID " +
                       std::to_string(g.asid.value));
       }
       if (g.state != GuestState::kRunning && !e.immutable) {
-        out.push_back(name + ": launched page " + ossl::hex(p.pfn.value << kPageShift) +
+        out.push_back(name + ": launched page " + hex(p.pfn.value << kPageShift) +
                       " lost Immutable before LAUNCH_FINISH");
       }
     }

@@ -49,7 +49,7 @@ std::expected<PageInfo, FwError> LaunchDigest::next_page_info(PageType type, Gpa
   if ((gpa.value & kPageOffsetMask) != 0 || gpa.value > kMaxGpa) {
     return std::unexpected(ossl::error(
         ErrorKind::kBadField, Status::kInvalidAddress,
-        "launch GPA " + ossl::hex(gpa.value) + " is not a page-aligned 52-bit address"));
+        "launch GPA " + hex(gpa.value) + " is not a page-aligned 52-bit address"));
   }
   PageInfo info;
   info.digest_cur = digest_;

@@ -31,10 +31,23 @@ FwError crypto_error(std::string what) {
   return error(ErrorKind::kCrypto, Status::kHwerrorPlatform, "libcrypto failure: " + what);
 }
 
-std::string hex(uint64_t value) {
-  char buf[24];
-  std::snprintf(buf, sizeof(buf), "0x%llx", static_cast<unsigned long long>(value));
-  return buf;
+std::expected<std::shared_ptr<evp_pkey_st>, FwError> p384_public_pkey(
+    std::span<const uint8_t, 97> uncompressed_point) {
+  char group_name[] = "secp384r1";
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, group_name, 0),
+      OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
+                                        const_cast<uint8_t*>(uncompressed_point.data()),
+                                        uncompressed_point.size()),
+      OSSL_PARAM_construct_end(),
+  };
+  PkeyCtxPtr pctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
+  EVP_PKEY* pkey = nullptr;
+  if (!pctx || EVP_PKEY_fromdata_init(pctx.get()) != 1 ||
+      EVP_PKEY_fromdata(pctx.get(), &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1) {
+    return std::unexpected(crypto_error("EVP_PKEY_fromdata"));
+  }
+  return share_pkey(pkey);
 }
 
 std::shared_ptr<evp_pkey_st> share_pkey(EVP_PKEY* key) {

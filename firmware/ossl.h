@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 
+#include "base/hex.h"
 #include "firmware/firmware.h"
 
 namespace snpemu::fw::ossl {
@@ -46,8 +47,9 @@ std::expected<void, FwError> hkdf_sha384(std::span<const uint8_t> ikm,
 /// A fresh P-384 (secp384r1) group.
 std::expected<EcGroupPtr, FwError> p384_group();
 
-/// "0x" followed by lower-case hex digits of `value` (libstdc++ 12 lacks <format>).
-std::string hex(uint64_t value);
+/// An EVP_PKEY holding the P-384 public key given as an uncompressed point (04 || X || Y).
+std::expected<std::shared_ptr<evp_pkey_st>, FwError> p384_public_pkey(
+    std::span<const uint8_t, 97> uncompressed_point);
 
 /// Bytes of a string literal, without its terminating NUL.
 inline std::span<const uint8_t> bytes_of(std::string_view s) {

@@ -18,7 +18,7 @@ Status Firmware::snp_page_reclaim(Hpa buf) {
   if (!cmd) return fail(cmd.error(), "SNP_PAGE_RECLAIM");
   const Pfn first = pfn_of(cmd->address);
   const uint64_t count = cmd->page_size_2m ? kPagesPer2M : 1;
-  const std::string where = "SNP_PAGE_RECLAIM: page " + ossl::hex(cmd->address.value) + " ";
+  const std::string where = "SNP_PAGE_RECLAIM: page " + hex(cmd->address.value) + " ";
   if (!rmp_->covers(first, count)) return fail(Status::kInvalidAddress, where + "has no RMP entry");
   // UNCONFIRMED (PLATFORM-FACTS 11.11) which states are accepted. Chosen: immutable pages the
   // firmware no longer needs: Firmware pages (not a live Context page) and Pre-Guest pages that
@@ -47,7 +47,7 @@ Status Firmware::snp_page_reclaim(Hpa buf) {
           std::any_of(g.launched.begin(), g.launched.end(),
                       [&](const LaunchedPage& p) { return p.pfn == pfn; })) {
         return fail(Status::kInvalidPageState, where + "was launched into live guest " +
-                                                   ossl::hex(g.gctx.value));
+                                                   hex(g.gctx.value));
       }
     }
   }
@@ -65,7 +65,7 @@ Status Firmware::snp_page_unsmash(Hpa buf) {
   auto cmd = parse_cmd_page_addr(raw);
   if (!cmd) return fail(cmd.error(), "SNP_PAGE_UNSMASH");
   const Pfn head = pfn_of(cmd->address);
-  const std::string where = "SNP_PAGE_UNSMASH: " + ossl::hex(cmd->address.value) + " ";
+  const std::string where = "SNP_PAGE_UNSMASH: " + hex(cmd->address.value) + " ";
   // The reverse of PSMASH (PLATFORM-FACTS 4.4): 512 4K entries of one 2 MiB-aligned region with
   // identical attributes and consecutive GPAs from a 2 MiB-aligned GPA become one 2M entry.
   // UNCONFIRMED: the parameter's page-size bit must say 2M (INVALID_PAGE_SIZE otherwise).

@@ -47,7 +47,7 @@ Status Firmware::init_common(const CmdInitEx& cmd) {
   if (cmd.list_paddr_en) {
     if (cmd.list_paddr.value & kPageOffsetMask) {
       return fail(Status::kInvalidAddress, "SNP_INIT_EX: list_paddr " +
-                                               ossl::hex(cmd.list_paddr.value) + " not aligned");
+                                               hex(cmd.list_paddr.value) + " not aligned");
     }
     std::array<uint8_t, kPageSize> page{};
     if (!read_host(cmd.list_paddr, page, "SNP_INIT_EX range list")) {
@@ -65,7 +65,7 @@ Status Firmware::init_common(const CmdInitEx& cmd) {
       const uint32_t pages = detail::load_le<uint32_t>(page, off + 8);
       if ((base & kPageOffsetMask) != 0 || !rmp_->covers(pfn_of(Hpa{base}), pages)) {
         return fail(Status::kInvalidAddress, "SNP_INIT_EX: range " + std::to_string(i) + " (" +
-                                                 ossl::hex(base) + ", " + std::to_string(pages) +
+                                                 hex(base) + ", " + std::to_string(pages) +
                                                  " pages) is misaligned or outside the RMP");
       }
       for (uint64_t p = 0; p < pages; ++p) {
@@ -74,7 +74,7 @@ Status Firmware::init_common(const CmdInitEx& cmd) {
         work_.rmp_reads++;
         if (e.assigned || rmp_->is_rmp_page(pfn)) {  // UNCONFIRMED status
           return fail(Status::kInvalidPageState, "SNP_INIT_EX: range page " +
-                                                     ossl::hex(pfn.value << kPageShift) +
+                                                     hex(pfn.value << kPageShift) +
                                                      " is " + e.to_string());
         }
       }
@@ -133,7 +133,7 @@ Status Firmware::snp_platform_status(Hpa buf) {
   if ((out.value & kPageOffsetMask) != 0 || !mem_->contains(out, kPageSize) ||
       !rmp_->covers(pfn_of(out), 1)) {
     return fail(Status::kInvalidAddress,
-                "SNP_PLATFORM_STATUS: status page " + ossl::hex(out.value) + " is not usable");
+                "SNP_PLATFORM_STATUS: status page " + hex(out.value) + " is not usable");
   }
   const rmp::RmpEntry e = rmp_->entry(pfn_of(out));
   work_.rmp_reads++;

@@ -13,7 +13,7 @@ constexpr uint64_t kReservedMask = ~((uint64_t{1} << 26) - 1);  // bits 63:26
 
 FwError policy_error(uint64_t policy, std::string why) {
   return ossl::error(ErrorKind::kPolicyFailure, Status::kPolicyFailure,
-                     "guest policy " + ossl::hex(policy) + ": " + std::move(why));
+                     "guest policy " + hex(policy) + ": " + std::move(why));
 }
 
 }  // namespace
@@ -54,7 +54,7 @@ std::expected<void, FwError> check_launch_start_policy(uint64_t policy,
   // Bits the firmware does not know must be zero [L KVM masks with snp_supported_policy_bits,
   // which newer kernels read from SNP_FEATURE_INFO]. UNCONFIRMED: firmware status.
   if (uint64_t unknown = policy & ~platform.supported_policy_bits & ~uint64_t{0xFFFF}; unknown) {
-    return std::unexpected(policy_error(policy, "unsupported bits " + ossl::hex(unknown) + " set"));
+    return std::unexpected(policy_error(policy, "unsupported bits " + hex(unknown) + " set"));
   }
   // ABI_MAJOR.ABI_MINOR is the minimum firmware ABI the guest requires (SNP ABI, guest policy).
   if (g.abi_major > platform.api_major ||

@@ -57,19 +57,9 @@ std::expected<ModelVcek, FwError> ModelVcek::from_private_scalar(
                          pub.size(), ctx.get()) != pub.size()) {
     return std::unexpected(ossl::crypto_error("public point computation"));
   }
-  char group_name[] = "secp384r1";
-  OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, group_name, 0),
-      OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, pub.data(), pub.size()),
-      OSSL_PARAM_construct_end(),
-  };
-  ossl::PkeyCtxPtr pctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
-  EVP_PKEY* pkey = nullptr;
-  if (!pctx || EVP_PKEY_fromdata_init(pctx.get()) != 1 ||
-      EVP_PKEY_fromdata(pctx.get(), &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1) {
-    return std::unexpected(ossl::crypto_error("EVP_PKEY_fromdata"));
-  }
-  return ModelVcek(d_be, VerifyingKey(ossl::share_pkey(pkey)));
+  auto pkey = ossl::p384_public_pkey(pub);
+  if (!pkey) return std::unexpected(pkey.error());
+  return ModelVcek(d_be, VerifyingKey(*pkey));
 }
 
 std::expected<EcdsaSignature, FwError> ModelVcek::sign(std::span<const uint8_t> message) const {

@@ -5,18 +5,13 @@
 #include <elf.h>
 
 #include <algorithm>
-#include <cinttypes>
 #include <cstdio>
 #include <cstring>
 
+#include "base/hex.h"
+
 namespace snpemu {
 namespace {
-
-std::string hex(uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%" PRIx64, v);
-  return buf;
-}
 
 std::string phdr_error(size_t index, const std::string& what) {
   return "ELF: program header " + std::to_string(index) + ": " + what;

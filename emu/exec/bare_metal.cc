@@ -1,10 +1,10 @@
 // emu/exec/bare_metal.cc: `snpemu exec`: one core, one ELF image, debug ports.
 #include "emu/exec/bare_metal.h"
 
-#include <cinttypes>
 #include <cstdio>
 #include <memory>
 
+#include "base/hex.h"
 #include "cpu/cpu.h"
 #include "emu/elf/elf.h"
 #include "emu/mem/memory.h"
@@ -34,12 +34,6 @@ constexpr uint16_t kCom1Base = 0x3F8;
 constexpr uint16_t kCom1Lsr = kCom1Base + 5;
 // 16550 LSR: bit 5 THRE (transmit holding register empty), bit 6 TEMT (transmitter empty).
 constexpr uint32_t kLsrTransmitterIdle = 0x60;
-
-std::string hex(uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%" PRIx64, v);
-  return buf;
-}
 
 // The machine of a bare-metal run: RAM and the three devices above.
 class BareMetalBus final : public cpu::CpuBus {
@@ -109,8 +103,8 @@ void build_loader_structures(Memory& memory) {
 
 cpu::ArchState initial_state(uint64_t entry) {
   cpu::ArchState s = cpu::long_mode_state(entry, kStackTop);
-  s.cr0 = cpu::ctl::kCr0Pe | cpu::ctl::kCr0Et | cpu::ctl::kCr0Ne | cpu::ctl::kCr0Wp |
-          cpu::ctl::kCr0Pg;
+  s.cr0 =
+      cpu::ctl::kCr0Pe | cpu::ctl::kCr0Et | cpu::ctl::kCr0Ne | cpu::ctl::kCr0Wp | cpu::ctl::kCr0Pg;
   s.cr3 = kPml4;
   s.cr4 = cpu::ctl::kCr4Pae;
   s.efer = cpu::ctl::kEferLme | cpu::ctl::kEferLma | cpu::ctl::kEferNxe;

@@ -1,20 +1,11 @@
 // emu/hv/memory_attributes.cc: KVM_SET_MEMORY_ATTRIBUTES checks and the per-GFN attribute store.
 #include <iterator>
 
+#include "base/hex.h"
 #include "emu/hv/hv.h"
 
 namespace snpemu::hv {
 namespace {
-
-std::string hex(uint64_t v) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string s;
-  do {
-    s.insert(s.begin(), kHex[v & 15]);
-    v >>= 4;
-  } while (v != 0);
-  return "0x" + s;
-}
 
 KvmError einval(std::string what) {
   return KvmError{KvmErrno::kEinval, std::move(what) + " (kvm_vm_ioctl_set_mem_attributes)"};

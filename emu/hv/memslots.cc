@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <iterator>
 
+#include "base/hex.h"
 #include "emu/hv/hv.h"
 
 namespace snpemu::hv {
@@ -11,16 +12,6 @@ namespace {
 // UNCONFIRMED: recalled from arch/x86/include/asm/page_64_types.h; 5-level paging allows more.
 constexpr uint64_t kTaskSizeMax = 0x0000'7FFF'FFFF'F000;
 
-std::string hex(uint64_t v) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string s;
-  do {
-    s.insert(s.begin(), kHex[v & 15]);
-    v >>= 4;
-  } while (v != 0);
-  return "0x" + s;
-}
-
 std::unexpected<KvmError> einval(std::string what, const char* function) {
   return std::unexpected(KvmError{KvmErrno::kEinval, what + " (" + function + ")"});
 }
@@ -29,11 +20,16 @@ std::unexpected<KvmError> einval(std::string what, const char* function) {
 
 const char* memslot_change_name(MemslotChange c) {
   switch (c) {
-    case MemslotChange::kCreate: return "create";
-    case MemslotChange::kDelete: return "delete";
-    case MemslotChange::kMove: return "move";
-    case MemslotChange::kFlagsOnly: return "flags-only";
-    case MemslotChange::kNone: return "none";
+    case MemslotChange::kCreate:
+      return "create";
+    case MemslotChange::kDelete:
+      return "delete";
+    case MemslotChange::kMove:
+      return "move";
+    case MemslotChange::kFlagsOnly:
+      return "flags-only";
+    case MemslotChange::kNone:
+      return "none";
   }
   return "?";
 }
@@ -54,9 +50,9 @@ KvmResult<void> check_memory_region(const KvmUserspaceMemoryRegion2& mem, const 
   if ((mem.flags & kKvmMemGuestMemfd) != 0) valid &= ~kKvmMemLogDirtyPages;
   if (vm.readonly_memslots && (mem.flags & kKvmMemGuestMemfd) == 0) valid |= kKvmMemReadonly;
   if ((mem.flags & ~valid) != 0) {
-    return einval("flags " + hex(mem.flags) + " outside the valid set " + hex(valid) +
-                      " for this VM type",
-                  "check_memory_region_flags");
+    return einval(
+        "flags " + hex(mem.flags) + " outside the valid set " + hex(valid) + " for this VM type",
+        "check_memory_region_flags");
   }
 
   if ((mem.memory_size & kPageOffsetMask) != 0) {

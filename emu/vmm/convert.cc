@@ -1,6 +1,7 @@
 // emu/vmm/convert.cc: the VMM's private <-> shared conversion and the exits that request it.
 #include <algorithm>
 
+#include "base/hex.h"
 #include "emu/vmm/vmm.h"
 
 namespace snpemu::vmm {
@@ -16,29 +17,28 @@ ConvertResult failed(ConvertStatus status, std::string message) {
   return r;
 }
 
-std::string hex(uint64_t v) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string s;
-  do {
-    s.insert(s.begin(), kHex[v & 15]);
-    v >>= 4;
-  } while (v != 0);
-  return "0x" + s;
-}
-
 }  // namespace
 
 const char* convert_status_name(ConvertStatus s) {
   switch (s) {
-    case ConvertStatus::kOk: return "ok";
-    case ConvertStatus::kNotMapGpaRange: return "not-map-gpa-range";
-    case ConvertStatus::kUnaligned: return "unaligned";
-    case ConvertStatus::kZeroPages: return "zero-pages";
-    case ConvertStatus::kWrap: return "wrap";
-    case ConvertStatus::kBadAttributes: return "bad-attributes";
-    case ConvertStatus::kOutsideMemslots: return "outside-memslots";
-    case ConvertStatus::kNoGuestMemfd: return "no-guest-memfd";
-    case ConvertStatus::kSetAttributesFailed: return "set-attributes-failed";
+    case ConvertStatus::kOk:
+      return "ok";
+    case ConvertStatus::kNotMapGpaRange:
+      return "not-map-gpa-range";
+    case ConvertStatus::kUnaligned:
+      return "unaligned";
+    case ConvertStatus::kZeroPages:
+      return "zero-pages";
+    case ConvertStatus::kWrap:
+      return "wrap";
+    case ConvertStatus::kBadAttributes:
+      return "bad-attributes";
+    case ConvertStatus::kOutsideMemslots:
+      return "outside-memslots";
+    case ConvertStatus::kNoGuestMemfd:
+      return "no-guest-memfd";
+    case ConvertStatus::kSetAttributesFailed:
+      return "set-attributes-failed";
   }
   return "?";
 }
@@ -68,11 +68,11 @@ ConvertResult convert_memory(hv::Vm& vm, uint64_t gpa, uint64_t size, bool to_pr
                   "gpa " + hex(covered_to << kPageShift) + " of the range is in no memslot");
   }
 
-  auto set = vm.set_memory_attributes(hv::KvmMemoryAttributes{
-      .address = gpa,
-      .size = size,
-      .attributes = to_private ? hv::kKvmMemoryAttributePrivate : 0,
-      .flags = 0});
+  auto set = vm.set_memory_attributes(
+      hv::KvmMemoryAttributes{.address = gpa,
+                              .size = size,
+                              .attributes = to_private ? hv::kKvmMemoryAttributePrivate : 0,
+                              .flags = 0});
   if (!set) return failed(ConvertStatus::kSetAttributesFailed, set.error().describe());
 
   ConvertResult r;
@@ -84,8 +84,8 @@ ConvertResult convert_memory(hv::Vm& vm, uint64_t gpa, uint64_t size, bool to_pr
     if (to_private) {
       r.shared_pages_discarded += vm.discard_shared(s->hva_of(Gfn{lo}), bytes);
     } else if (s->gmem) {
-      auto freed = vm.gmem_punch_hole(s->gmem->guest_memfd,
-                                      s->gmem_index_of(Gfn{lo}) << kPageShift, bytes);
+      auto freed =
+          vm.gmem_punch_hole(s->gmem->guest_memfd, s->gmem_index_of(Gfn{lo}) << kPageShift, bytes);
       if (!freed) return failed(ConvertStatus::kSetAttributesFailed, freed.error().describe());
       r.private_pages_discarded += *freed;
     }
@@ -108,8 +108,8 @@ ConvertResult handle_map_gpa_range(hv::Vm& vm, KvmRunHypercall& run) {
     r = failed(ConvertStatus::kZeroPages, "npages is 0");
   } else if ((gpa >> kPageShift) + npages <= (gpa >> kPageShift) ||
              npages > (UINT64_MAX >> kPageShift) || gpa + (npages << kPageShift) < gpa) {
-    r = failed(ConvertStatus::kWrap, "gpa " + hex(gpa) + " + " + std::to_string(npages) +
-                                         " pages wraps");
+    r = failed(ConvertStatus::kWrap,
+               "gpa " + hex(gpa) + " + " + std::to_string(npages) + " pages wraps");
   } else if ((attrs & ~(hv::kKvmMapGpaRangePageSzMask | hv::kKvmMapGpaRangeEncStatMask)) != 0 ||
              (page_size != hv::kKvmMapGpaRangePageSz4K &&
               page_size != hv::kKvmMapGpaRangePageSz2M &&

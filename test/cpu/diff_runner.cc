@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "base/hex.h"
 #include "cpu/cpu.h"
 #include "test/cpu/flat_bus.h"
 #include "test/cpu/insn_gen.h"
@@ -83,36 +84,36 @@ Final run_unicorn(UnicornX86& uc, const Sequence& seq, uint64_t end) {
   return f;
 }
 
-std::string hex(uint64_t v) {
-  char b[24];
-  std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
-  return b;
-}
-
 // Empty if equal; else a description of the first differences.
 std::string compare(const Final& ours, const Final& theirs, uint64_t flag_mask) {
   std::ostringstream o;
-  if (!ours.error.empty() || !theirs.error.empty()) o << "errors: snpemu '" << ours.error << "' unicorn '" << theirs.error << "'; ";
-  if (ours.vector != theirs.vector) o << "exception: snpemu " << ours.vector << " unicorn " << theirs.vector << "; ";
+  if (!ours.error.empty() || !theirs.error.empty())
+    o << "errors: snpemu '" << ours.error << "' unicorn '" << theirs.error << "'; ";
+  if (ours.vector != theirs.vector)
+    o << "exception: snpemu " << ours.vector << " unicorn " << theirs.vector << "; ";
   static const char* kNames[16] = {"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
                                    "r8",  "r9",  "r10", "r11", "r12", "r13", "r14", "r15"};
   for (int r = 0; r < 16; ++r) {
-    if (ours.gpr[r] != theirs.gpr[r]) o << kNames[r] << ": expected " << hex(theirs.gpr[r]) << " got " << hex(ours.gpr[r]) << "; ";
+    if (ours.gpr[r] != theirs.gpr[r])
+      o << kNames[r] << ": expected " << hex(theirs.gpr[r]) << " got " << hex(ours.gpr[r]) << "; ";
   }
-  if (ours.rip != theirs.rip) o << "rip: expected " << hex(theirs.rip) << " got " << hex(ours.rip) << "; ";
+  if (ours.rip != theirs.rip)
+    o << "rip: expected " << hex(theirs.rip) << " got " << hex(ours.rip) << "; ";
   if ((ours.rflags ^ theirs.rflags) & flag_mask) {
-    o << "rflags (mask " << hex(flag_mask) << "): expected " << hex(theirs.rflags & flag_mask) << " got "
-      << hex(ours.rflags & flag_mask) << "; ";
+    o << "rflags (mask " << hex(flag_mask) << "): expected " << hex(theirs.rflags & flag_mask)
+      << " got " << hex(ours.rflags & flag_mask) << "; ";
   }
   for (size_t i = 0; i < ours.data.size(); ++i) {
     if (ours.data[i] != theirs.data[i]) {
-      o << "data byte at " << hex(kGenData + i) << ": expected " << hex(theirs.data[i]) << " got " << hex(ours.data[i]) << "; ";
+      o << "data byte at " << hex(kGenData + i) << ": expected " << hex(theirs.data[i]) << " got "
+        << hex(ours.data[i]) << "; ";
       break;
     }
   }
   for (size_t i = 0; i < ours.stack.size(); ++i) {
     if (ours.stack[i] != theirs.stack[i]) {
-      o << "stack byte at " << hex(kGenStack + i) << ": expected " << hex(theirs.stack[i]) << " got " << hex(ours.stack[i]) << "; ";
+      o << "stack byte at " << hex(kGenStack + i) << ": expected " << hex(theirs.stack[i])
+        << " got " << hex(ours.stack[i]) << "; ";
       break;
     }
   }
@@ -121,7 +122,8 @@ std::string compare(const Final& ours, const Final& theirs, uint64_t flag_mask) 
 
 // Re-runs a failing sequence one instruction at a time on both and describes the first
 // instruction after which the GPRs, RIP or exception differ.
-std::string first_divergence(Core& core, FlatBus& bus, UnicornX86& uc, const Sequence& seq, uint64_t end) {
+std::string first_divergence(Core& core, FlatBus& bus, UnicornX86& uc, const Sequence& seq,
+                             uint64_t end) {
   // Set both up as for a full run, but with an empty code end so nothing executes yet.
   run_snpemu(core, bus, seq, kGenCode);
   run_unicorn(uc, seq, kGenCode);
@@ -150,23 +152,28 @@ std::string first_divergence(Core& core, FlatBus& bus, UnicornX86& uc, const Seq
         << " interrupt " << run.interrupt << "; ";
     }
     for (int g = 0; g < 16; ++g) {
-      if (s.gpr[g] != u.gpr[g]) o << "gpr" << g << " expected " << hex(u.gpr[g]) << " got " << hex(s.gpr[g]) << "; ";
+      if (s.gpr[g] != u.gpr[g])
+        o << "gpr" << g << " expected " << hex(u.gpr[g]) << " got " << hex(s.gpr[g]) << "; ";
     }
     if (s.rip != u.rip) o << "rip expected " << hex(u.rip) << " got " << hex(s.rip) << "; ";
     if ((s.rflags ^ u.rflags) & valid) {
-      o << "defined flags (" << hex(valid) << ") expected " << hex(u.rflags & valid) << " got " << hex(s.rflags & valid) << "; ";
+      o << "defined flags (" << hex(valid) << ") expected " << hex(u.rflags & valid) << " got "
+        << hex(s.rflags & valid) << "; ";
     }
     std::vector<uint8_t> mine(kGenDataSize), theirs(kGenDataSize);
-    std::copy(bus.bytes().begin() + kGenData, bus.bytes().begin() + kGenData + kGenDataSize, mine.begin());
+    std::copy(bus.bytes().begin() + kGenData, bus.bytes().begin() + kGenData + kGenDataSize,
+              mine.begin());
     uc.read(kGenData, theirs);
     for (size_t k = 0; k < mine.size(); ++k) {
       if (mine[k] != theirs[k]) {
-        o << "data at " << hex(kGenData + k) << " expected " << hex(theirs[k]) << " got " << hex(mine[k]) << "; ";
+        o << "data at " << hex(kGenData + k) << " expected " << hex(theirs[k]) << " got "
+          << hex(mine[k]) << "; ";
         break;
       }
     }
     if (!o.str().empty() || r != StopReason::kBudget) {
-      return "first divergence at " + hex(rip) + " [" + bytes + "] after [" + previous + "]: " + o.str();
+      return "first divergence at " + hex(rip) + " [" + bytes + "] after [" + previous +
+             "]: " + o.str();
     }
     previous = bytes;
   }
@@ -198,7 +205,8 @@ DiffReport run_differential(uint64_t seed, int count, int max_insns) {
     rep.instructions += static_cast<int>(seq.mnemonics.size());
     // After an exception the generator's flag bookkeeping (made for the whole sequence) does not
     // apply: flags are not compared then.
-    const uint64_t mask = ours.vector >= 0 || theirs.vector >= 0 ? 0 : (seq.valid_flags | flag::kDf);
+    const uint64_t mask =
+        ours.vector >= 0 || theirs.vector >= 0 ? 0 : (seq.valid_flags | flag::kDf);
     if (ours.vector >= 0 && ours.vector == theirs.vector) ++rep.faulted;
     const std::string diff = compare(ours, theirs, mask);
     if (diff.empty()) continue;

@@ -34,16 +34,10 @@ constexpr uint64_t kPagesPer2M = 512;
 
 }  // namespace
 
-std::string hex(uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-
 FakeKvm::FakeKvm(FakeKvmOptions opts) : opts_(opts), ap_hold_left_(opts.ap_hold_spurious) {
   // KVM preloads the GHCB MSR with the SEV_INFO response at vCPU reset (PLATFORM-FACTS 1.3).
-  ghcb_msr_ = ghcb::encode_msr_response(ghcb::SevInfoResponse{opts_.hv_max, opts_.hv_min,
-                                                              opts_.c_bit});
+  ghcb_msr_ =
+      ghcb::encode_msr_response(ghcb::SevInfoResponse{opts_.hv_max, opts_.hv_min, opts_.c_bit});
 }
 
 FakeKvm::Scope::Scope(FakeKvm& kvm) : prev_(g_current) { g_current = &kvm; }
@@ -110,11 +104,11 @@ void FakeKvm::handle_msr_protocol(uint64_t msr) {
         } else if constexpr (std::is_same_v<T, ghcb::RegGpaRequest>) {
           registered_gpa_ = r.gfn << 12;
           events_.push_back("reg_gpa gfn=" + hex(r.gfn));
-          ghcb_msr_ = ghcb::encode_msr_response(
-              ghcb::RegGpaResponse{opts_.reg_gpa_echo.value_or(r.gfn)});
+          ghcb_msr_ =
+              ghcb::encode_msr_response(ghcb::RegGpaResponse{opts_.reg_gpa_echo.value_or(r.gfn)});
         } else if constexpr (std::is_same_v<T, ghcb::PscMsrRequest>) {
-          events_.push_back("psc_msr gpa=" + hex(r.gfn << 12) + " op=" +
-                            std::to_string(r.operation));
+          events_.push_back("psc_msr gpa=" + hex(r.gfn << 12) +
+                            " op=" + std::to_string(r.operation));
           if (!ghcb::psc_msr_operation_supported(r)) {
             ghcb_msr_ = ghcb::kMsrPscRespError;
             return;
@@ -137,8 +131,8 @@ void FakeKvm::handle_msr_protocol(uint64_t msr) {
 }
 
 uint64_t FakeKvm::map_gpa_range(uint64_t gpa, uint64_t npages, bool to_private, bool size_2m) {
-  events_.push_back(std::string("map_gpa_range gpa=") + hex(gpa) + " npages=" +
-                    std::to_string(npages) + (to_private ? " private" : " shared"));
+  events_.push_back(std::string("map_gpa_range gpa=") + hex(gpa) +
+                    " npages=" + std::to_string(npages) + (to_private ? " private" : " shared"));
   if (opts_.psc_fail_gpa && *opts_.psc_fail_gpa >= gpa && *opts_.psc_fail_gpa < gpa + npages * 4096)
     return 1;  // the VMM refuses (any non-zero hypercall result)
   for (uint64_t i = 0; i < npages; ++i) {
@@ -177,7 +171,8 @@ int FakeKvm::pvalidate(uint64_t va, unsigned page_size, unsigned validate, int* 
     for (uint64_t i = 0; i < kPagesPer2M; ++i) pages_[base + i].rmp_2m = false;
   }
   bool all_same = true;
-  for (uint64_t i = 0; i < count; ++i) all_same &= page((first + i) << 12).validated == (validate != 0);
+  for (uint64_t i = 0; i < count; ++i)
+    all_same &= page((first + i) << 12).validated == (validate != 0);
   if (all_same) {
     *cf = 1;  // no update (PLATFORM-FACTS 4.5)
     return 0;
@@ -331,21 +326,26 @@ ghcb::GhcbResponse FakeKvm::handle_psc(uint64_t gpa, const ghcb::VmgexitInputs& 
   unsigned batches = 0;
   while (!step.done() && batches < opts_.psc_batches_per_call) {
     psc_batches_.push_back(*step.batch);
-    const uint64_t ret = map_gpa_range(step.batch->gpa, step.batch->npages,
-                                       step.batch->to_private, step.batch->page_size_2m);
+    const uint64_t ret = map_gpa_range(step.batch->gpa, step.batch->npages, step.batch->to_private,
+                                       step.batch->page_size_2m);
     ++batches;
     step = ghcb::psc_scan_complete(scan, ret);
   }
   // Early return (a batch still pending) answers success with the progress so far.
   const ghcb::PscStatus status = step.done() ? step.status : ghcb::PscStatus::kSuccess;
   switch (opts_.psc_tamper) {
-    case FakeKvmOptions::Tamper::kNone: break;
-    case FakeKvmOptions::Tamper::kGrowEnd: ++scan.desc.hdr.end_entry; break;
+    case FakeKvmOptions::Tamper::kNone:
+      break;
+    case FakeKvmOptions::Tamper::kGrowEnd:
+      ++scan.desc.hdr.end_entry;
+      break;
     case FakeKvmOptions::Tamper::kRewindCur:
       // Below where this call started (possible once the guest has made progress).
       if (desc->hdr.cur_entry > 0) scan.desc.hdr.cur_entry = desc->hdr.cur_entry - 1;
       break;
-    case FakeKvmOptions::Tamper::kSetReserved: scan.desc.hdr.reserved = 1; break;
+    case FakeKvmOptions::Tamper::kSetReserved:
+      scan.desc.hdr.reserved = 1;
+      break;
     case FakeKvmOptions::Tamper::kRewriteGfn: {
       ghcb::PscEntry e = scan.desc.entry(0);
       e.gfn += 0x1000;
@@ -354,9 +354,8 @@ ghcb::GhcbResponse FakeKvm::handle_psc(uint64_t gpa, const ghcb::VmgexitInputs& 
     }
   }
   auto page_bytes = page_at(gpa);
-  ghcb::psc_write_back(scan.desc,
-                       std::span<std::byte>(page_bytes.data() + area->ghcb_offset,
-                                            ghcb::kGhcbPageSize - area->ghcb_offset));
+  ghcb::psc_write_back(scan.desc, std::span<std::byte>(page_bytes.data() + area->ghcb_offset,
+                                                       ghcb::kGhcbPageSize - area->ghcb_offset));
   resp.sw_exit_info_2 = static_cast<uint64_t>(status);
   return resp;
 }

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "base/hex.h"
 #include "ghcb/ghcb.h"
 
 namespace snpemu::test {
@@ -46,7 +47,11 @@ struct FakeKvmOptions {
   /// Malicious write-back: grow end_entry, move cur_entry below where the call started (needs
   /// an early return first), set hdr.reserved, or rewrite entry 0's GFN (+0x1000).
   enum class Tamper {
-    kNone, kGrowEnd, kRewindCur, kSetReserved, kRewriteGfn
+    kNone,
+    kGrowEnd,
+    kRewindCur,
+    kSetReserved,
+    kRewriteGfn
   } psc_tamper = Tamper::kNone;
   // AP creation (KVM sev_snp_ap_creation checks)
   uint64_t vmsa_features = 0x1;  ///< the VM's SEV_FEATURES; RAX must equal it
@@ -150,7 +155,6 @@ class FakeKvm {
   uint16_t last_protocol_version_ = 0;
 };
 
-/// "0x..." formatting for messages.
-std::string hex(uint64_t v);
+using ::snpemu::hex;
 
 }  // namespace snpemu::test

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "base/hex.h"
 #include "emu/mem/memory.h"
 #include "mmu/mmu.h"
 
@@ -75,10 +76,6 @@ class PtBuilder {
 };
 
 /// "0x..." for failure messages.
-inline std::string hex(uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
+using ::snpemu::hex;
 
 }  // namespace snpemu::mmu::testing

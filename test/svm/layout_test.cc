@@ -9,16 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "base/hex.h"
 #include "cpu/svm/svm.h"
 
 namespace snpemu::svm {
 namespace {
-
-std::string hex(size_t v) {
-  std::ostringstream os;
-  os << "0x" << std::hex << v;
-  return os.str();
-}
 
 template <class S, class T>
 ::testing::AssertionResult reads_at(T S::*member, size_t offset, const char* name) {
