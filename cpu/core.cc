@@ -34,15 +34,27 @@ StopReason Core::step() {
   return step_one();
 }
 
-StopReason Core::raise_fault(Fault fault, bool software, uint64_t return_rip) {
+StopReason Core::raise_fault(Fault fault, bool software, uint64_t return_rip, bool external) {
+  if (guest_active_) {
+    if (auto r = guest_fault_exit(fault, software, std::nullopt)) return *r;
+  }
   if (config_.stop_on_fault) {
     stop_.fault = fault;
     return stop(StopReason::kFault);
   }
-  switch (deliver(fault, software, return_rip)) {
+  switch (deliver(fault, software, return_rip, external)) {
     case Delivery::kDelivered: return StopReason::kBudget;
     case Delivery::kBusError: return stop(StopReason::kBusError);
+    case Delivery::kVmexit: return stop(StopReason::kVmexit);
     case Delivery::kShutdown:
+      // Shutdown in guest mode exits when intercepted (KVM always intercepts it). APM vol 2,
+      // 15.12 (SHUTDOWN intercept).
+      if (guest_active_ && guest_.is_intercepted(svm::Intercept::kShutdown)) {
+        if (!vmexit(svm::to_u64(svm::ExitCode::kShutdown), 0, 0, state_.rip)) {
+          return stop(StopReason::kBusError);
+        }
+        return stop(StopReason::kVmexit);
+      }
       shutdown_ = true;
       return stop(StopReason::kShutdown);
   }
@@ -71,15 +83,19 @@ StopReason Core::step_one() {
   ArchState& s = state_;
   const bool shadow = s.interrupt_shadow;
   s.interrupt_shadow = false;
-  if (has_pending_irq_ && !shadow && (s.rflags & flag::kIf)) {
+  if (guest_active_) {
+    if (auto r = guest_interrupt_check(shadow)) return *r;
+  }
+  if (has_pending_irq_ && !shadow && (s.rflags & flag::kIf) && s.gif) {
     has_pending_irq_ = false;
-    return raise_fault(Fault{static_cast<Vector>(pending_irq_), false, 0, 0}, false, s.rip);
+    return raise_fault(Fault{static_cast<Vector>(pending_irq_), false, 0, 0}, false, s.rip, true);
   }
   // Fetch up to 15 bytes: the rest of this page, then (if present) the start of the next one.
   const LinearAccess fetch{mmu::AccessKind::kFetch, false};
   uint64_t bus_error = kNoBusError;
-  // CR0.PG = 0 inline (what translate() does then), else the TLB and the walk.
-  const auto pa = !(s.cr0 & ctl::kCr0Pg) && is_canonical(s.rip)
+  // CR0.PG = 0 without nested paging inline (what translate() does then), else the TLB and
+  // the walk.
+  const auto pa = !(s.cr0 & ctl::kCr0Pg) && !nested_ && is_canonical(s.rip)
                       ? std::expected<uint64_t, Fault>(s.rip)
                       : translate(s.rip, fetch, &bus_error);
   if (!pa) {
@@ -149,7 +165,8 @@ StopReason Core::step_at(uint64_t pa) {
   entry->insn = d;
   entry->set_bytes(buf.data());
   entry->handler = specialised_handler(entry->insn);
-  entry->inline_ok = entry->handler != nullptr && !(d.row->flags & row::kCpl0);
+  // Rows with a CPL check or an SVM intercept take execute(), which checks both.
+  entry->inline_ok = entry->handler != nullptr && !(d.row->flags & row::kCpl0) && d.row->svm == Svm::kNone;
   const OpcodeRow& row = *d.row;
   const bool locked = d.lock || ((row.id == InsnId::XCHG_EbGb || row.id == InsnId::XCHG_EvGv) && d.mem);
   const TimingTable& t = *config_.timing;
@@ -163,6 +180,13 @@ StopReason Core::execute(const DecodedInsn& d, const PredecodedInsn* cached) {
   ArchState& s = state_;
   const OpcodeRow& row = *d.row;
   if ((row.flags & row::kCpl0) && s.cpl != 0) return raise_fault(gp(0), false, s.rip);
+  // Instruction intercepts: after the CPL check, before execution. APM vol 2, 15.7.
+  if (guest_active_ && row.svm != Svm::kNone) {
+    if (auto e = instruction_intercept(d, s.rip + d.length)) {
+      const bool from_insn = false;
+      return take_intercept(*e, s.rip + d.length, from_insn);
+    }
+  }
   const Handler h = cached ? cached->handler : handlers()[static_cast<size_t>(row.id)];
   if (h == nullptr) {
     stop_.insn = row.id;
@@ -195,6 +219,10 @@ StopReason Core::complete(const Outcome& o, const Exec& x, bool single_step) {
     case Outcome::Kind::kSoftwareInt:
       ++instructions_;
       return raise_fault(o.fault, true, x.next_rip);
+    case Outcome::Kind::kVmexit:
+      // The handler performed a world switch (VMRUN that exited at once, or an SVM exit).
+      ++instructions_;
+      return stop(StopReason::kVmexit);
     case Outcome::Kind::kHalt:
       ++instructions_;
       s.rip = x.next_rip;
@@ -227,12 +255,12 @@ StopReason Core::run_predecoded(uint64_t end) {
   predecode_->allocate();
   while (cycles_ < end) {
     if (shutdown_ || has_pending_irq_ || s.interrupt_shadow || (s.rflags & flag::kTf) ||
-        !in_64bit_mode(s)) {
+        (guest_active_ && (guest_.int_ctl & svm::int_ctl::kVIrq)) || !in_64bit_mode(s)) {
       if (const StopReason r = step_one(); r != StopReason::kBudget) return r;
       continue;
     }
     uint64_t pa = s.rip;
-    if ((s.cr0 & ctl::kCr0Pg) || !is_canonical(pa)) {
+    if ((s.cr0 & ctl::kCr0Pg) || nested_ || !is_canonical(pa)) {
       uint64_t bus_error = kNoBusError;
       const auto t = translate(s.rip, fetch, &bus_error);
       if (!t) {

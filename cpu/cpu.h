@@ -13,15 +13,21 @@
 //                        the predecode-cache fast path
 //   cpu/exception.cc     IDT delivery, #DF escalation, triple fault
 //   cpu/msr.cc           the MSR file
-//   cpu/paging.cc        linear -> physical through mmu/ (walk + TLB), TLB maintenance
+//   cpu/paging.cc        linear -> physical through mmu/ (walk + TLB; the 2-D walk through the
+//                        nested page table in SVM guest mode), TLB maintenance by ASID
+//   cpu/world_switch.cc  SVM: VMRUN, #VMEXIT, VMLOAD, VMSAVE, STGI, CLGI (instruction and
+//                        host-instruction paths), event injection, EXITINTINFO
+//   cpu/intercept.cc     SVM: which instruction, exception and interrupt exits to the host
 //   cpu/predecode.h      the predecode cache (decoded instructions keyed by physical address)
 //   cpu/decode/          opcode tables and the decoder
 //   cpu/insn/            instruction semantics, one family per file
 //   cpu/timing/          cost classes and the Zen 4 timing table
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <expected>
+#include <optional>
 #include <memory>
 #include <span>
 #include <vector>
@@ -30,6 +36,7 @@
 #include "cpu/decode/opcode.h"
 #include "cpu/fault.h"
 #include "cpu/state.h"
+#include "cpu/svm/svm.h"
 #include "cpu/timing/cost.h"
 #include "mmu/mmu.h"
 
@@ -93,6 +100,7 @@ enum class StopReason : uint8_t {
   kUnimplemented,  // decoded, but semantics are not modelled yet (stop_info().insn)
   kUnsupportedMode,// not in 64-bit mode (legacy and compatibility modes are not modelled yet)
   kFault,          // CoreConfig::stop_on_fault: an exception was raised and not delivered
+  kVmexit,         // a #VMEXIT returned the core to host mode (exit information in the VMCB)
 };
 
 /// Details of the last stop.
@@ -117,6 +125,36 @@ struct CoreConfig {
   /// only: architectural state, instruction counts and cycles are identical either way
   /// (test/cpu/predecode_test.cc runs programs both ways and compares).
   bool predecode_cache = true;
+};
+
+/// SVM guest mode as the core holds it between VMRUN and #VMEXIT: the VMCB control fields it
+/// caches for the run (APM vol 2, 15.15: the processor may cache them; clean bits only permit
+/// more caching, so reading them afresh at every VMRUN is always correct) and the host facts
+/// the run needs. Read-only outside the core.
+struct GuestMode {
+  uint64_t vmcb_pa = 0;
+  std::array<uint32_t, svm::kInterceptWords> intercepts{};
+  uint64_t iopm_pa = 0;
+  uint64_t msrpm_pa = 0;
+  uint64_t tsc_offset = 0;  // guest TSC = host TSC + tsc_offset. APM vol 2, 15.30.5
+  Asid asid{0};
+  bool np = false;      // nested paging (NP_ENABLE)
+  bool sev = false;     // SEV_ENABLE
+  bool sev_es = false;  // SEV_ES_ENABLE
+  uint64_t nested_cr3 = 0;
+  bool host_nxe = true;  // host EFER.NXE: NX in nested entries
+  uint32_t int_ctl = 0;     // V_TPR, V_IRQ, V_INTR_PRIO, V_IGN_TPR, V_INTR_MASKING
+  uint8_t int_vector = 0;   // V_INTR vector
+  uint16_t pause_count = 0; // PAUSE filter counter (0 = every PAUSE exits)
+  bool host_if = false;     // host RFLAGS.IF at VMRUN (gates physical interrupts)
+  uint64_t host_cr8 = 0;    // host TPR, while the guest's CR8 is V_TPR (V_INTR_MASKING)
+  uint64_t vmsa_pa = 0;       // SEV-ES: the VMSA (host-physical)
+  uint64_t ghcb_gpa = 0;      // SEV-ES: the GHCB MSR, exchanged through VMCB ghcb_gpa
+  uint64_t sev_features = 0;  // SEV-ES: the VMSA's SEV_FEATURES
+  bool is_intercepted(svm::Intercept i) const {
+    const auto bit = static_cast<unsigned>(i);
+    return ((intercepts[bit / 32] >> (bit % 32)) & 1u) != 0;
+  }
 };
 
 /// Sentinel of the `bus_error` out-parameters: no bus error happened.
@@ -157,8 +195,65 @@ class Core {
   uint64_t instructions() const { return instructions_; }
   const CoreConfig& config() const { return config_; }
   /// Requests external interrupt `vector`; delivered at the next instruction boundary with
-  /// RFLAGS.IF = 1 and no STI / MOV SS shadow (a halted core resumes on the next run()).
+  /// RFLAGS.IF = 1 and no STI / MOV SS shadow (a halted core resumes on the next run()). In SVM
+  /// guest mode with the INTR intercept, it causes #VMEXIT(INTR) instead (GIF = 1 and, with
+  /// V_INTR_MASKING, the host's RFLAGS.IF = 1) and stays pending for the host.
   void request_interrupt(uint8_t vector) { pending_irq_ = vector; has_pending_irq_ = true; }
+  bool interrupt_pending() const { return has_pending_irq_; }
+
+  // ---- SVM (cpu/world_switch.cc) --------------------------------------------------------------
+  // The host-instruction path: the hypervisor model is C++ code running "as" host code at CPL 0
+  // on this core. Each call executes one SVM instruction with rAX = `pa`, exactly as the
+  // instruction would -- same checks, state changes and cycles -- and returns the fault the
+  // instruction would raise instead of delivering it (EFER.SVME = 0: #UD; CPL != 0, rAX not
+  // 4 KiB aligned or beyond memory: #GP(0)). They are refused with #UD in guest mode (the
+  // hypervisor model never runs there).
+
+  /// VMRUN: true if the core entered the guest (then run() executes it until #VMEXIT, which
+  /// returns StopReason::kVmexit); false if a #VMEXIT happened already (a failed consistency
+  /// check, VMEXIT_INVALID, or an intercept while injecting EVENTINJ): the VMCB holds the exit.
+  std::expected<bool, Fault> vmrun(uint64_t vmcb_pa);
+  std::expected<void, Fault> vmload(uint64_t vmcb_pa);
+  std::expected<void, Fault> vmsave(uint64_t vmcb_pa);
+  std::expected<void, Fault> stgi();
+  std::expected<void, Fault> clgi();
+  /// True between VMRUN and #VMEXIT.
+  bool in_guest() const { return guest_active_; }
+  /// The cached VMCB state of the current guest run (meaningful when in_guest()).
+  const GuestMode& guest_mode() const { return guest_; }
+  /// The ASID TLB entries are tagged with now: the guest's in guest mode, else 0.
+  Asid current_asid() const { return guest_active_ ? guest_.asid : Asid{0}; }
+  /// True when guest-physical addresses go through the nested page table.
+  bool nested_paging() const { return nested_; }
+  /// The outcome of the last VMRUN's consistency checks (kOk if it entered the guest); says
+  /// which rule a VMEXIT_INVALID broke.
+  svm::VmrunCheck last_vmrun_check() const { return last_vmrun_check_; }
+
+  // Used by the SVM instruction handlers and the intercept checks (cpu/insn/svm.cc,
+  // cpu/intercept.cc); not for other folders.
+  enum class Enter : uint8_t { kEntered, kExited, kBusError };
+  /// VMRUN's work after the instruction's own checks; `host_next_rip` is the host RIP saved.
+  Enter enter_guest(uint64_t vmcb_pa, uint64_t host_next_rip);
+  /// VMLOAD / VMSAVE state transfer after the checks; false on a bus error (stop_info().address).
+  bool transfer_vmload(uint64_t vmcb_pa, bool load);
+  /// #VMEXIT with this exit code and information; `next_rip` is written to the VMCB when NRIPS
+  /// says so (svm::exit_writes_next_rip). Returns false on a bus error.
+  bool vmexit(uint64_t exit_code, uint64_t info1, uint64_t info2, uint64_t next_rip,
+              bool exception_from_insn = false);
+  /// The exit an intercepted instruction takes in guest mode, checked after the instruction's
+  /// CPL check and before it executes (APM vol 2, 15.7); nullopt if it executes.
+  struct InterceptExit {
+    uint64_t code = 0, info1 = 0, info2 = 0;
+  };
+  std::optional<InterceptExit> instruction_intercept(const DecodedInsn& d, uint64_t next_rip);
+  /// True when exception `v` exits in guest mode (exception intercept bitmap).
+  bool exception_intercepted(Vector v) const {
+    return guest_active_ && static_cast<unsigned>(v) < 32 &&
+           ((guest_.intercepts[2] >> static_cast<unsigned>(v)) & 1u);
+  }
+  /// Takes an intercept: #VMEXIT, or #VC in an SEV-ES guest for a non-automatic exit
+  /// (svm::classify_sev_es_exit). Returns the stop reason.
+  StopReason take_intercept(const InterceptExit& e, uint64_t next_rip, bool exception_from_insn);
 
   // Used by the instruction handlers (cpu/insn/); not for other folders.
   CpuBus& bus() { return bus_; }
@@ -182,6 +277,8 @@ class Core {
   void paging_changed(uint64_t old_cr0, uint64_t old_cr4, uint64_t old_efer);
   void flush_cr3();
   void flush_page(uint64_t linear);
+  /// INVLPGA: the page of `linear` in `asid`, every PCID.
+  void invlpga(uint64_t linear, Asid asid) { tlb_.flush_page_all_pcids(asid, linear); }
   const mmu::Tlb& tlb() const { return tlb_; }
   /// CpuBus::readable_page(pfn) for loads, remembered for the last frame (valid inside one
   /// run() / step() call).
@@ -208,10 +305,18 @@ class Core {
   StopReason complete(const Outcome& o, const Exec& x, bool single_step);
   const uint8_t* code_page_pointer(uint64_t pfn);
   bool cached_bytes_match(const PredecodedInsn& e, uint64_t pa);
-  enum class Delivery : uint8_t { kDelivered, kShutdown, kBusError };
-  Delivery deliver(Fault fault, bool software, uint64_t return_rip);
-  StopReason raise_fault(Fault fault, bool software, uint64_t return_rip);
+  enum class Delivery : uint8_t { kDelivered, kShutdown, kBusError, kVmexit };
+  /// Delivers through the IDT; `external` marks an external interrupt (for EXITINTINFO).
+  Delivery deliver(Fault fault, bool software, uint64_t return_rip, bool external = false);
+  StopReason raise_fault(Fault fault, bool software, uint64_t return_rip, bool external = false);
   StopReason stop(StopReason r) { stop_.reason = r; return r; }
+  /// In guest mode: the exit for a fault about to be delivered (NPF, intercepted exception), or
+  /// nullopt to deliver it. `delivering` is the event whose delivery raised it (EXITINTINFO).
+  std::optional<StopReason> guest_fault_exit(const Fault& fault, bool software,
+                                             const std::optional<svm::Event>& delivering);
+  /// Guest-mode interrupt checks at an instruction boundary (INTR intercept, V_IRQ).
+  std::optional<StopReason> guest_interrupt_check(bool shadow);
+  void leave_guest_mode();
 
   CpuBus& bus_;
   CoreConfig config_;
@@ -221,6 +326,15 @@ class Core {
   uint64_t instructions_ = 0;
   mmu::Tlb tlb_;
   bool shutdown_ = false;
+  bool guest_active_ = false;
+  bool nested_ = false;  // guest_active_ && guest_.np
+  GuestMode guest_;
+  // The last nested page fault (exit_info_1, GPA) behind a Vector::kNestedPageFault fault.
+  uint64_t npf_info1_ = 0;
+  uint64_t npf_gpa_ = 0;
+  // EXITINTINFO of the exit being taken: the event whose delivery was interrupted.
+  svm::Event pending_exit_int_info_{};
+  svm::VmrunCheck last_vmrun_check_ = svm::VmrunCheck::kOk;
   bool has_pending_irq_ = false;
   uint8_t pending_irq_ = 0;
   std::unique_ptr<PredecodeCache> predecode_;

@@ -6,6 +6,7 @@
 
 #include "cpu/cpu.h"
 #include "cpu/insn/exec.h"
+#include "cpu/svm/svm.h"
 
 namespace snpemu::cpu {
 namespace {
@@ -110,7 +111,24 @@ class Deliverer {
 
 }  // namespace
 
-Core::Delivery Core::deliver(Fault fault, bool software, uint64_t return_rip) {
+namespace {
+
+// The EXITINTINFO / EVENTINJ image of an event being delivered. APM vol 2, 15.7.2 / 15.20.
+svm::Event event_of(const Fault& f, bool software, bool external) {
+  using svm::EventType;
+  const auto v = static_cast<uint8_t>(f.vector);
+  if (external) return svm::make_event(EventType::kIntr, v);
+  if (software && f.vector != Vector::kBp && f.vector != Vector::kOf) {
+    return svm::make_event(EventType::kSoftInt, v);
+  }
+  if (f.vector == Vector::kNmi) return svm::make_event(EventType::kNmi, v);
+  return svm::make_event(EventType::kException, v,
+                         f.has_error_code ? std::optional<uint32_t>(f.error_code) : std::nullopt);
+}
+
+}  // namespace
+
+Core::Delivery Core::deliver(Fault fault, bool software, uint64_t return_rip, bool external) {
   Deliverer d(*this, state_);
   for (;;) {
     charge(Cost::kIntDelivery);
@@ -122,12 +140,27 @@ Core::Delivery Core::deliver(Fault fault, bool software, uint64_t return_rip) {
     }
     const Fault& n = a.nested;
     stop_.fault = n;
+    // Guest mode: a fault raised while delivering an event exits if it is a nested page fault or
+    // an intercepted exception, with the event in EXITINTINFO. APM vol 2, 15.7.2.
+    if (guest_active_) {
+      if (auto r = guest_fault_exit(n, false, event_of(fault, software, external))) {
+        return *r == StopReason::kVmexit ? Delivery::kVmexit : Delivery::kBusError;
+      }
+    }
     if (fault.vector == Vector::kDf) return Delivery::kShutdown;  // triple fault
     const bool df = (contributory(fault.vector) && contributory(n.vector)) ||
                     (fault.vector == Vector::kPf && (contributory(n.vector) || n.vector == Vector::kPf));
     fault = df ? Fault{Vector::kDf, true, 0, 0} : n;
     software = false;
+    external = false;
     return_rip = state_.rip;  // a fault during delivery returns to the instruction itself
+    // An escalated #DF is itself subject to the exception intercept. UNCONFIRMED: EXITINTINFO
+    // for an intercepted #DF (left clear here).
+    if (df && guest_active_) {
+      if (auto r = guest_fault_exit(fault, false, std::nullopt)) {
+        return *r == StopReason::kVmexit ? Delivery::kVmexit : Delivery::kBusError;
+      }
+    }
   }
 }
 

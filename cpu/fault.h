@@ -10,6 +10,9 @@ enum class Vector : uint8_t {
   kDe = 0, kDb = 1, kNmi = 2, kBp = 3, kOf = 4, kBr = 5, kUd = 6, kNm = 7, kDf = 8,
   kTs = 10, kNp = 11, kSs = 12, kGp = 13, kPf = 14, kMf = 16, kAc = 17, kMc = 18, kXf = 19,
   kCp = 21, kVc = 29, kSx = 30,
+  /// Not an architectural vector: a guest access took a nested page fault. The core turns it
+  /// into #VMEXIT(NPF) with the exit information it recorded at the fault (cpu/paging.cc).
+  kNestedPageFault = 0xFE,
 };
 
 /// An exception raised by an instruction, to be delivered through the IDT.

@@ -20,7 +20,16 @@ enum : uint32_t {
   kMsrGsBase = 0xC0000101,
   kMsrKernelGsBase = 0xC0000102,
   kMsrTscAux = 0xC0000103,
+  kMsrSysenterCs = 0x174,
+  kMsrSysenterEsp = 0x175,
+  kMsrSysenterEip = 0x176,
+  kMsrVmCr = 0xC0010114,      // APM vol 2, 15.30.1
+  kMsrVmHsavePa = 0xC0010117, // APM vol 2, 15.30.4
+  kMsrGhcb = 0xC0010130,      // SEV-ES GHCB MSR. PLATFORM-FACTS 0 / GHCB spec 2.3.1
+  kMsrSevStatus = 0xC0010131, // SEV_STATUS. PLATFORM-FACTS 0
 };
+
+constexpr uint64_t kVmCrSvmDis = 1u << 4;  // VM_CR.SVMDIS: EFER.SVME cannot be set. APM 15.30.1
 
 // EFER bits software may write: SCE LME NXE SVME LMSLE FFXSR TCE (LMA is read-only, writes
 // ignored). APM vol 2, 3.1.7.
@@ -54,6 +63,24 @@ bool Core::read_msr(uint32_t index, uint64_t& value) const {
     case kMsrGsBase: value = s.seg[kGs].base; return true;
     case kMsrKernelGsBase: value = s.msr.kernel_gs_base; return true;
     case kMsrTscAux: value = s.msr.tsc_aux; return true;
+    case kMsrSysenterCs: value = s.msr.sysenter_cs; return true;
+    case kMsrSysenterEsp: value = s.msr.sysenter_esp; return true;
+    case kMsrSysenterEip: value = s.msr.sysenter_eip; return true;
+    case kMsrVmCr: value = s.msr.vm_cr; return true;
+    case kMsrVmHsavePa: value = s.msr.vm_hsave_pa; return true;
+    case kMsrSevStatus:
+      // Guest view: SEV (bit 0), SEV-ES (bit 1), and the VMSA's SEV_FEATURES shifted by 2.
+      // The host reads 0. PLATFORM-FACTS 0 [L].
+      value = !guest_active_ || !guest_.sev ? 0
+              : guest_.sev_es              ? svm::sev_status_from_features(guest_.sev_features)
+                                           : 1;
+      return true;
+    case kMsrGhcb:
+      // Exists only in an SEV-ES guest: its value travels in VMCB ghcb_gpa. UNCONFIRMED: the
+      // host-mode behaviour (#GP here).
+      if (!guest_active_ || !guest_.sev_es) return false;
+      value = guest_.ghcb_gpa;
+      return true;
     default: return false;
   }
 }
@@ -72,6 +99,9 @@ bool Core::write_msr(uint32_t index, uint64_t value) {
       return true;
     case kMsrEfer: {
       if (value & ~(kEferWritable | ctl::kEferLma)) return false;
+      if ((value & ctl::kEferSvme) && !(s.efer & ctl::kEferSvme) && (s.msr.vm_cr & kVmCrSvmDis)) {
+        return false;  // APM vol 2, 15.30.1
+      }
       // LME may not change while paging is enabled. APM vol 2, 14.6.
       if ((s.cr0 & ctl::kCr0Pg) && ((value ^ s.efer) & ctl::kEferLme)) return false;
       const uint64_t old = s.efer;
@@ -96,6 +126,26 @@ bool Core::write_msr(uint32_t index, uint64_t value) {
       if (value >> 32) return false;
       s.msr.tsc_aux = value;
       return true;
+    case kMsrSysenterCs: s.msr.sysenter_cs = value & 0xFFFF; return true;
+    case kMsrSysenterEsp: s.msr.sysenter_esp = value; return true;
+    case kMsrSysenterEip: s.msr.sysenter_eip = value; return true;
+    case kMsrVmCr:
+      // Only SVMDIS is modelled as writable, and only while LOCK (bit 3) is clear.
+      // UNCONFIRMED: the other VM_CR bits (DPD, R_INIT, DIS_A20M) are ignored here.
+      if (s.msr.vm_cr & (1u << 3)) return false;
+      s.msr.vm_cr = (s.msr.vm_cr & ~kVmCrSvmDis) | (value & kVmCrSvmDis);
+      return true;
+    case kMsrVmHsavePa:
+      // Must be 4 KiB aligned and inside the physical address width. APM vol 2, 15.30.4.
+      if ((value & 0xFFF) || (value >> config_.paging.maxphyaddr)) return false;
+      s.msr.vm_hsave_pa = value;
+      return true;
+    case kMsrGhcb:
+      if (!guest_active_ || !guest_.sev_es) return false;
+      guest_.ghcb_gpa = value;
+      return true;
+    case kMsrSevStatus:
+      return false;  // read-only
     default:
       return false;
   }

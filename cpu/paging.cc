@@ -43,10 +43,27 @@ mmu::PagingRegs paging_regs(const ArchState& s) {
 
 std::expected<uint64_t, Fault> Core::translate(uint64_t linear, LinearAccess access, uint64_t* bus_error) {
   if (!is_canonical(linear)) return std::unexpected(gp(0));
-  if (!(state_.cr0 & ctl::kCr0Pg)) return linear;
+  if (!nested_ && !(state_.cr0 & ctl::kCr0Pg)) return linear;
   BusTableAccess tables(bus_);
   const mmu::Access a{access.kind, state_.cpl, access.implicit_supervisor};
-  auto t = mmu::translate(tlb_, tables, paging_regs(state_), config_.paging, Asid{0}, linear, a);
+  std::expected<mmu::Translation, mmu::Fault> t;
+  if (!nested_) {
+    t = mmu::translate(tlb_, tables, paging_regs(state_), config_.paging, current_asid(), linear, a);
+  } else {
+    // SVM nested paging: every guest-physical address, the guest's table entries included, is
+    // translated through the NPT at nested_cr3 (the 2-D walk). APM vol 2, 15.25.
+    const mmu::NestedRegs nregs{guest_.nested_cr3, false, guest_.host_nxe};
+    mmu::NestedTableAccess guest_tables(tables, nregs, config_.paging);
+    const mmu::NestedPaging paging = guest_tables.paging();
+    if (state_.cr0 & ctl::kCr0Pg) {
+      t = mmu::translate(tlb_, guest_tables, paging_regs(state_), config_.paging, guest_.asid,
+                         linear, a, &paging);
+    } else {
+      // Guest paging off: the linear address is the GPA (no TLB entry is made for it).
+      t = mmu::nested_walk(tables, nregs, config_.paging, linear, access.kind,
+                           mmu::NestedStage::kGuestFinal);
+    }
+  }
   for (uint64_t i = 0; i < tables.reads; ++i) charge(Cost::kWalkStep);
   if (t) return t->pa;
   const mmu::Fault& f = t.error();
@@ -55,8 +72,11 @@ std::expected<uint64_t, Fault> Core::translate(uint64_t linear, LinearAccess acc
       return std::unexpected(Fault{Vector::kPf, true, static_cast<uint32_t>(f.error_code), f.address});
     case mmu::Fault::Kind::kNonCanonical:
       return std::unexpected(gp(0));
+    case mmu::Fault::Kind::kNestedPageFault:
+      npf_info1_ = f.error_code;
+      npf_gpa_ = f.address;
+      return std::unexpected(Fault{Vector::kNestedPageFault, false, 0, 0});
     case mmu::Fault::Kind::kBadTableAddress:
-    case mmu::Fault::Kind::kNestedPageFault:  // no nested paging on a bare core
       *bus_error = f.address;
       return std::unexpected(Fault{Vector::kMc, false, 0, 0});
   }
@@ -118,11 +138,11 @@ void Core::flush_cr3() {
   const mmu::PagingRegs r = paging_regs(state_);
   // CR4.PCIDE with CR3 bit 63 set: no flush. APM vol 2, 5.5.1.
   if ((state_.cr4 & mmu::kCr4Pcide) && (state_.cr3 >> 63)) return;
-  tlb_.flush_non_global(Asid{0}, mmu::Tlb::pcid_of(r));
+  tlb_.flush_non_global(current_asid(), mmu::Tlb::pcid_of(r));
 }
 
 void Core::flush_page(uint64_t linear) {
-  tlb_.flush_page(Asid{0}, mmu::Tlb::pcid_of(paging_regs(state_)), linear);
+  tlb_.flush_page(current_asid(), mmu::Tlb::pcid_of(paging_regs(state_)), linear);
 }
 
 }  // namespace snpemu::cpu

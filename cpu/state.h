@@ -93,6 +93,9 @@ struct MsrState {
   uint64_t tsc_aux = 0;
   uint64_t apic_base = 0xFEE00900;  // reset: base 0xFEE00000, enable, BSP. APM vol 2, 16.3.1
   uint64_t pat = 0x0007040600070406;  // reset value. APM vol 2, 7.8.1
+  uint64_t sysenter_cs = 0, sysenter_esp = 0, sysenter_eip = 0;  // VMLOAD/VMSAVE state
+  uint64_t vm_hsave_pa = 0;  // VM_HSAVE_PA (C001_0117): host save area. APM vol 2, 15.30.4
+  uint64_t vm_cr = 0;        // VM_CR (C001_0114): SVMDIS (bit 4), LOCK (bit 3). APM vol 2, 15.30.1
   bool operator==(const MsrState&) const = default;
 };
 
@@ -118,6 +121,9 @@ struct ArchState {
   uint8_t cpl = 0;
   /// Interrupt shadow after STI / MOV SS: external interrupts wait one instruction.
   bool interrupt_shadow = false;
+  /// Global interrupt flag (SVM): STGI sets, CLGI and #VMEXIT clear, VMRUN sets. While clear,
+  /// interrupts and intercepted physical interrupts are held pending. APM vol 2, 15.17.
+  bool gif = true;
   bool operator==(const ArchState&) const = default;
 };
 

@@ -273,23 +273,56 @@ struct NestedPaging {
 
 /// TableAccess for a guest walk under nested paging: each guest-physical entry address is
 /// translated through the NPT (stage kGuestPage; reads as reads, A/D updates as writes) and the
-/// entry is then read from or written to host memory.
+/// entry is then read from or written to host memory. Two forms: over Memory (NPT entries and
+/// guest entries read directly), or over a caller's host-physical TableAccess (a core's bus),
+/// which then reads the NPT entries and the guest entries at their host-physical addresses.
 class NestedTableAccess final : public TableAccess {
  public:
   NestedTableAccess(Memory& memory, const NestedRegs& regs, const PagingConfig& host_config)
-      : memory_(memory), host_tables_(memory), regs_(regs), host_config_(host_config) {}
+      : memory_(&memory), own_host_(memory), host_(&own_host_), regs_(regs),
+        host_config_(host_config) {}
+  NestedTableAccess(TableAccess& host, const NestedRegs& regs, const PagingConfig& host_config)
+      : own_host_(), host_(&host), regs_(regs), host_config_(host_config) {}
   /// The nested paging state this access uses, for translate_nested()/translate().
-  NestedPaging paging() { return NestedPaging{&host_tables_, regs_, host_config_}; }
+  NestedPaging paging() { return NestedPaging{host_, regs_, host_config_}; }
   std::expected<uint64_t, Fault> read_entry(uint64_t entry_gpa) override;
   std::expected<void, Fault> set_bits(uint64_t entry_gpa, uint64_t bits) override;
   /// Number of NPT walks performed (for the timing model: one per guest table access).
   uint64_t nested_walks() const { return nested_walks_; }
-  /// NPT entries read by those walks and by translate_nested()'s final walk through paging().
-  uint64_t host_entry_reads() const { return host_tables_.entry_reads(); }
+  /// Memory form: NPT entries read by those walks and by translate_nested()'s final walk through
+  /// paging(). (With a caller's TableAccess, that access does the counting.)
+  uint64_t host_entry_reads() const { return own_host_.entry_reads(); }
 
  private:
-  Memory& memory_;
-  FlatTableAccess host_tables_;
+  // A FlatTableAccess that reads nothing unless constructed over Memory.
+  class OwnHost final : public TableAccess {
+   public:
+    OwnHost() = default;
+    explicit OwnHost(Memory& m) : flat_(&m) {}
+    std::expected<uint64_t, Fault> read_entry(uint64_t pa) override {
+      ++reads_;
+      if (flat_ == nullptr) return std::unexpected(Fault{Fault::Kind::kBadTableAddress, 0, pa});
+      auto v = flat_->read64(Hpa{pa});
+      if (!v) return std::unexpected(Fault{Fault::Kind::kBadTableAddress, 0, pa});
+      return *v;
+    }
+    std::expected<void, Fault> set_bits(uint64_t pa, uint64_t bits) override {
+      auto v = read_entry(pa);
+      if (!v) return std::unexpected(v.error());
+      if (!flat_->write64(Hpa{pa}, *v | bits)) {
+        return std::unexpected(Fault{Fault::Kind::kBadTableAddress, 0, pa});
+      }
+      return {};
+    }
+    uint64_t entry_reads() const { return reads_; }
+
+   private:
+    Memory* flat_ = nullptr;
+    uint64_t reads_ = 0;
+  };
+  Memory* memory_ = nullptr;  // Memory form only
+  OwnHost own_host_;
+  TableAccess* host_;
   NestedRegs regs_;
   PagingConfig host_config_;
   uint64_t nested_walks_ = 0;

@@ -44,10 +44,11 @@ std::expected<Translation, Fault> nested_walk(TableAccess& host_tables, const Ne
 
 std::expected<uint64_t, Fault> NestedTableAccess::read_entry(uint64_t entry_gpa) {
   ++nested_walks_;
-  auto t = nested_walk(host_tables_, regs_, host_config_, entry_gpa, AccessKind::kRead,
+  auto t = nested_walk(*host_, regs_, host_config_, entry_gpa, AccessKind::kRead,
                        NestedStage::kGuestPage);
   if (!t) return std::unexpected(t.error());
-  auto v = memory_.read64(Hpa{t->pa});
+  if (memory_ == nullptr) return host_->read_entry(t->pa);
+  auto v = memory_->read64(Hpa{t->pa});
   if (!v) return std::unexpected(Fault{Fault::Kind::kBadTableAddress, 0, t->pa});
   return *v;
 }
@@ -57,11 +58,12 @@ std::expected<void, Fault> NestedTableAccess::set_bits(uint64_t entry_gpa, uint6
   // UNCONFIRMED: APM 15.25 wording on how guest A/D updates are classified; KVM's
   // PFERR_NESTED_GUEST_PAGE (GUEST_PAGE | WRITE | PRESENT) handling implies W=1 for them.
   ++nested_walks_;
-  auto t = nested_walk(host_tables_, regs_, host_config_, entry_gpa, AccessKind::kWrite,
+  auto t = nested_walk(*host_, regs_, host_config_, entry_gpa, AccessKind::kWrite,
                        NestedStage::kGuestPage);
   if (!t) return std::unexpected(t.error());
-  auto v = memory_.read64(Hpa{t->pa});
-  if (!v || !memory_.write64(Hpa{t->pa}, *v | bits)) {
+  if (memory_ == nullptr) return host_->set_bits(t->pa, bits);
+  auto v = memory_->read64(Hpa{t->pa});
+  if (!v || !memory_->write64(Hpa{t->pa}, *v | bits)) {
     return std::unexpected(Fault{Fault::Kind::kBadTableAddress, 0, t->pa});
   }
   return {};

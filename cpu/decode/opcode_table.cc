@@ -52,6 +52,10 @@ using Cost::kIret;
 using Cost::kFence;
 using Cost::kPause;
 using Cost::kUnmodelled;
+using Cost::kVmrun;
+using Cost::kVmload;
+using Cost::kVmsave;
+using Cost::kGif;
 using row::kCpl0;
 using row::kDefault64;
 using row::kForce64;
@@ -272,17 +276,17 @@ constexpr OpcodeRow kRows[] = {
     B(0x01, "stac", STAC).reg_form(1, 3).pfx(kNoRep).f(kNoOpsize).f(kCpl0).c(kFlagsOp).cpuid(Feature::kSmap),
     // SVM, APM vol 3 Table A-7 row /3: D8..DF. UNCONFIRMED: F2/F3/66 on the 0F 01 register
     // forms follow Zydis 4.0 (rejected for XGETBV..MWAITX, ignored for the SVM instructions).
-    B(0x01, "vmrun", VMRUN).reg_form(3, 0).f(kCpl0).c(kUnmodelled).intercept(Svm::kVmrun).cpuid(Feature::kSvm),
+    B(0x01, "vmrun", VMRUN).reg_form(3, 0).f(kCpl0).c(kVmrun).intercept(Svm::kVmrun).cpuid(Feature::kSvm),
     B(0x01, "vmmcall", VMMCALL).reg_form(3, 1).pfx(kNoRep).c(kUnmodelled).intercept(Svm::kVmmcall).cpuid(Feature::kSvm),
     B(0x01, "vmmcall", VMMCALL).reg_form(3, 1).pfx(kF2).c(kUnmodelled).intercept(Svm::kVmmcall).cpuid(Feature::kSvm),
     // VMGEXIT = REP VMMCALL. APM vol 3, VMGEXIT; PLATFORM-FACTS (GHCB spec 2.x).
     B(0x01, "vmgexit", VMGEXIT).reg_form(3, 1).pfx(kF3).c(kUnmodelled).intercept(Svm::kVmgexit).cpuid(Feature::kSvm),
-    B(0x01, "vmload", VMLOAD).reg_form(3, 2).f(kCpl0).c(kUnmodelled).intercept(Svm::kVmload).cpuid(Feature::kSvm),
-    B(0x01, "vmsave", VMSAVE).reg_form(3, 3).f(kCpl0).c(kUnmodelled).intercept(Svm::kVmsave).cpuid(Feature::kSvm),
-    B(0x01, "stgi", STGI).reg_form(3, 4).f(kCpl0).c(kUnmodelled).intercept(Svm::kStgi).cpuid(Feature::kSvm),
-    B(0x01, "clgi", CLGI).reg_form(3, 5).f(kCpl0).c(kUnmodelled).intercept(Svm::kClgi).cpuid(Feature::kSvm),
+    B(0x01, "vmload", VMLOAD).reg_form(3, 2).f(kCpl0).c(kVmload).intercept(Svm::kVmload).cpuid(Feature::kSvm),
+    B(0x01, "vmsave", VMSAVE).reg_form(3, 3).f(kCpl0).c(kVmsave).intercept(Svm::kVmsave).cpuid(Feature::kSvm),
+    B(0x01, "stgi", STGI).reg_form(3, 4).f(kCpl0).c(kGif).intercept(Svm::kStgi).cpuid(Feature::kSvm),
+    B(0x01, "clgi", CLGI).reg_form(3, 5).f(kCpl0).c(kGif).intercept(Svm::kClgi).cpuid(Feature::kSvm),
     B(0x01, "skinit", SKINIT).reg_form(3, 6).f(kCpl0).c(kUnmodelled).intercept(Svm::kSkinit).cpuid(Feature::kSvm),
-    B(0x01, "invlpga", INVLPGA).reg_form(3, 7).f(kCpl0).c(kUnmodelled).intercept(Svm::kInvlpga).cpuid(Feature::kSvm),
+    B(0x01, "invlpga", INVLPGA).reg_form(3, 7).f(kCpl0).c(kInvlpg).intercept(Svm::kInvlpga).cpuid(Feature::kSvm),
     B(0x01, "swapgs", SWAPGS).reg_form(7, 0).f(kCpl0).c(kSyscall),
     B(0x01, "rdtscp", RDTSCP).reg_form(7, 1).c(kRdtsc).intercept(Svm::kRdtscp).cpuid(Feature::kRdtscp),
     B(0x01, "monitorx", MONITORX).reg_form(7, 2).pfx(kNoRep).f(kNoOpsize).c(kUnmodelled).intercept(Svm::kMonitor).cpuid(Feature::kMonitorx),

@@ -17,6 +17,7 @@ HandlerTable build() {
   register_io(t);
   register_system(t);
   register_interrupt(t);
+  register_svm(t);
   return t;
 }
 

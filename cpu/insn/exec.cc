@@ -53,7 +53,7 @@ Result<uint64_t> Exec::load_slow(uint64_t linear, unsigned size, bool stack, boo
   // the bus's page pointer; the same accesses and faults as read_linear() below.
   if ((linear & kPageOffsetMask) + size <= kPageSize) {
     uint64_t bus_error = kNoBusError;
-    const auto pa = !(s.cr0 & ctl::kCr0Pg) && is_canonical(linear)
+    const auto pa = !(s.cr0 & ctl::kCr0Pg) && !core.nested_paging() && is_canonical(linear)
                         ? std::expected<uint64_t, Fault>(linear)
                         : core.translate(linear, LinearAccess{mmu::AccessKind::kRead, system}, &bus_error);
     if (!pa) {

@@ -25,6 +25,7 @@ struct Outcome {
     kBusError,       // access to no memory at `address`
     kUnimplemented,  // no semantics yet
     kSoftwareInt,    // INT n / INT3 / INT1: deliver `fault.vector` with return RIP = next_rip
+    kVmexit,         // the handler performed a world switch to the host (#VMEXIT)
   };
   Kind kind = Kind::kNext;
   Fault fault{};
@@ -169,6 +170,7 @@ void register_string(HandlerTable& t);
 void register_io(HandlerTable& t);
 void register_system(HandlerTable& t);
 void register_interrupt(HandlerTable& t);
+void register_svm(HandlerTable& t);
 
 /// Loads a data segment register (ES SS DS FS GS) from the GDT/LDT in 64-bit mode
 /// (cpu/insn/segment.cc). APM vol 2, 4.5 and 4.8.
@@ -205,7 +207,8 @@ inline void Exec::compute_ea() {
 /// bus's page pointer (what load_slow() does then, minus the calls); everything else, and
 /// every fault, takes load_slow().
 inline Result<uint64_t> Exec::load(uint64_t linear, unsigned size, bool stack, bool system) {
-  if (!(s.cr0 & ctl::kCr0Pg) && is_canonical(linear) && (linear & kPageOffsetMask) + size <= kPageSize) {
+  if (!(s.cr0 & ctl::kCr0Pg) && !core.nested_paging() && is_canonical(linear) &&
+      (linear & kPageOffsetMask) + size <= kPageSize) {
     if (const uint8_t* page = core.data_page_pointer(linear >> 12)) {
       uint64_t v = 0;
       std::memcpy(&v, page + (linear & kPageOffsetMask), size);  // little-endian host

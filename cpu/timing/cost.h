@@ -53,7 +53,12 @@ enum class Cost : uint8_t {
   kFence,        // LFENCE / SFENCE / MFENCE
   kPause,        // PAUSE
   kUnmodelled,   // decoded but not executed yet (SVM / SNP instructions)
-  kWalkStep,     // one page-table entry read of a TLB-miss walk
+  kWalkStep,     // one page-table entry read of a TLB-miss walk (guest, host or nested table)
+  kVmrun,        // VMRUN world switch into the guest (checks, state load, ASID switch)
+  kVmexit,       // #VMEXIT world switch back to the host (state save, host state load)
+  kVmload,       // VMLOAD
+  kVmsave,       // VMSAVE
+  kGif,          // STGI / CLGI
   kCount,
 };
 

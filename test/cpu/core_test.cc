@@ -318,9 +318,9 @@ TEST_F(PagingTest, FetchAcrossIntoANonPresentPageFaults) {
 }
 
 TEST_F(CoreTest, UnimplementedSvmInstructionStops) {
-  code({0x0F, 0x01, 0xD8});  // vmrun
+  code({0x0F, 0x01, 0xDE});  // skinit
   ASSERT_EQ(run(), StopReason::kUnimplemented);
-  EXPECT_EQ(core_.stop_info().insn, InsnId::VMRUN);
+  EXPECT_EQ(core_.stop_info().insn, InsnId::SKINIT);
 }
 
 TEST_F(CoreTest, FetchOutsideMemoryIsBusError) {
