@@ -113,10 +113,11 @@ StopReason Core::step_at(uint64_t pa) {
   ArchState& s = state_;
   const LinearAccess fetch{mmu::AccessKind::kFetch, false};
   size_t got = std::min<size_t>(kMaxInsnLength, kPageSize - (s.rip & kPageOffsetMask));
+  const uint64_t tag = fetch_tag();  // of the translation of RIP just made
   PredecodedInsn* entry = nullptr;
   if (predecode_) {
     entry = &predecode_->slot(pa);
-    if (entry->pa == pa) {
+    if (entry->pa == pa && entry->key_tag == tag) {
       if (cached_bytes_match(*entry, pa)) {
         ++predecode_stats_.hits;
         // The uncached path also translates the next page when fewer than 15 bytes remain in
@@ -137,6 +138,8 @@ StopReason Core::step_at(uint64_t pa) {
     stop_.address = pa;
     return stop(StopReason::kBusError);
   }
+  const std::array<uint8_t, kMaxInsnLength> raw = buf;  // what memory holds (ciphertext if private)
+  if (tag != 0) crypt(pa, std::span(buf.data(), got));
   std::optional<Fault> next_page_fault;
   if (got < kMaxInsnLength) {
     uint64_t next_bus_error = kNoBusError;
@@ -162,8 +165,9 @@ StopReason Core::step_at(uint64_t pa) {
   if (entry == nullptr || (pa & kPageOffsetMask) + d.length > kPageSize) return execute(d, nullptr);
   // Fill the slot (instructions that cross a page boundary stay uncached).
   entry->pa = pa;
+  entry->key_tag = tag;
   entry->insn = d;
-  entry->set_bytes(buf.data());
+  entry->set_bytes(raw.data());
   entry->handler = specialised_handler(entry->insn);
   // Rows with a CPL check or an SVM intercept take execute(), which checks both.
   entry->inline_ok = entry->handler != nullptr && !(d.row->flags & row::kCpl0) && d.row->svm == Svm::kNone;
@@ -277,7 +281,7 @@ StopReason Core::run_predecoded(uint64_t end) {
     const PredecodedInsn* cached = &predecode_->allocated_slot(pa);
     // Fewer than 16 bytes left in the page: step_at() also translates the next page.
     if (cached->pa != pa || (pa >> 12) != code_pfn_ || code_page_ == nullptr || offset > kPageSize - 16 ||
-        !cached->inline_ok || !cached->matches(code_page_ + offset, 16)) {
+        !cached->inline_ok || cached->key_tag != fetch_tag() || !cached->matches(code_page_ + offset, 16)) {
       if (const StopReason r = step_at(pa); r != StopReason::kBudget) return r;
       continue;
     }

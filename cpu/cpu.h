@@ -38,6 +38,7 @@
 #include "cpu/state.h"
 #include "cpu/svm/svm.h"
 #include "cpu/timing/cost.h"
+#include "emu/memcrypt/memcrypt.h"
 #include "mmu/mmu.h"
 
 namespace snpemu::cpu {
@@ -121,6 +122,12 @@ struct CoreConfig {
   bool stop_on_fault = false;
   /// Paging facts of the profile (C-bit position, physical-address width).
   mmu::PagingConfig paging{};
+  /// The memory controller's key slots (shared by the machine's cores and the AMD-SP). With
+  /// them, an SEV guest's private accesses (C-bit set; instruction fetches, guest page-table
+  /// accesses and every access with guest paging off are always private, APM vol 2, 15.34.5)
+  /// are encrypted with its ASID's key. nullptr: memory encryption is not modelled (C=1 reads
+  /// and writes plain memory).
+  const memcrypt::KeyTable* keys = nullptr;
   /// Keep decoded instructions in the predecode cache (cpu/predecode.h). Changes host speed
   /// only: architectural state, instruction counts and cycles are identical either way
   /// (test/cpu/predecode_test.cc runs programs both ways and compares).
@@ -225,6 +232,14 @@ class Core {
   Asid current_asid() const { return guest_active_ ? guest_.asid : Asid{0}; }
   /// True when guest-physical addresses go through the nested page table.
   bool nested_paging() const { return nested_; }
+  /// True when the last translate() produced a private access of an SEV guest whose bytes the
+  /// core encrypts / decrypts (crypt()) with the guest's key.
+  bool last_access_encrypted() const { return sev_crypt_ && last_enc_; }
+  /// Encrypts or decrypts (the same operation) `bytes` at host-physical `pa` with the current
+  /// guest's key.
+  void crypt(uint64_t pa, std::span<uint8_t> bytes) const { memcrypt::apply(guest_key_, pa, bytes); }
+  /// The predecode-cache tag of the last fetch: 0 for plain memory, else the key's identity.
+  uint64_t fetch_tag() const { return last_access_encrypted() ? fetch_tag_ : 0; }
   /// The outcome of the last VMRUN's consistency checks (kOk if it entered the guest); says
   /// which rule a VMEXIT_INVALID broke.
   svm::VmrunCheck last_vmrun_check() const { return last_vmrun_check_; }
@@ -335,6 +350,11 @@ class Core {
   // EXITINTINFO of the exit being taken: the event whose delivery was interrupted.
   svm::Event pending_exit_int_info_{};
   svm::VmrunCheck last_vmrun_check_ = svm::VmrunCheck::kOk;
+  // SEV memory encryption of the current guest run (CoreConfig::keys).
+  bool sev_crypt_ = false;       // guest mode, SEV, keys modelled
+  bool last_enc_ = false;        // the last translate() was a private access
+  memcrypt::Key guest_key_{};    // the ASID's key at VMRUN (all-zero if none installed)
+  uint64_t fetch_tag_ = 0;       // (generation, ASID) of that key, bit 63 set
   bool has_pending_irq_ = false;
   uint8_t pending_irq_ = 0;
   std::unique_ptr<PredecodeCache> predecode_;

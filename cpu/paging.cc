@@ -1,6 +1,7 @@
 // cpu/paging.cc: linear-address translation through mmu/ (walk + TLB), with page-table entries
 // read through the core's bus, and the TLB maintenance the APM requires (vol 2, 5.5).
 #include <algorithm>
+#include <array>
 
 #include "cpu/cpu.h"
 #include "cpu/insn/exec.h"
@@ -35,6 +36,37 @@ class BusTableAccess final : public mmu::TableAccess {
   CpuBus& bus_;
 };
 
+// An SEV guest's own page-table entries: private memory, decrypted and encrypted with the
+// guest's key at their host-physical address (APM vol 2, 15.34.5: guest table walks are always
+// private). Reads are counted by the underlying bus access.
+class PrivateTableAccess final : public mmu::TableAccess {
+ public:
+  PrivateTableAccess(BusTableAccess& raw, CpuBus& bus, const Core& core)
+      : raw_(raw), bus_(bus), core_(core) {}
+  std::expected<uint64_t, mmu::Fault> read_entry(uint64_t pa) override {
+    auto v = raw_.read_entry(pa);
+    if (!v) return v;
+    uint64_t x = *v;
+    core_.crypt(pa, std::span(reinterpret_cast<uint8_t*>(&x), 8));
+    return x;
+  }
+  std::expected<void, mmu::Fault> set_bits(uint64_t pa, uint64_t bits) override {
+    auto v = read_entry(pa);
+    if (!v) return std::unexpected(v.error());
+    uint64_t nv = *v | bits;
+    core_.crypt(pa, std::span(reinterpret_cast<uint8_t*>(&nv), 8));
+    if (!bus_.write(pa, std::span(reinterpret_cast<const uint8_t*>(&nv), 8))) {
+      return std::unexpected(mmu::Fault{mmu::Fault::Kind::kBadTableAddress, 0, pa});
+    }
+    return {};
+  }
+
+ private:
+  BusTableAccess& raw_;
+  CpuBus& bus_;
+  const Core& core_;
+};
+
 mmu::PagingRegs paging_regs(const ArchState& s) {
   return mmu::PagingRegs{s.cr0, s.cr3, s.cr4, s.efer, s.rflags, 0};
 }
@@ -53,7 +85,9 @@ std::expected<uint64_t, Fault> Core::translate(uint64_t linear, LinearAccess acc
     // SVM nested paging: every guest-physical address, the guest's table entries included, is
     // translated through the NPT at nested_cr3 (the 2-D walk). APM vol 2, 15.25.
     const mmu::NestedRegs nregs{guest_.nested_cr3, false, guest_.host_nxe};
-    mmu::NestedTableAccess guest_tables(tables, nregs, config_.paging);
+    PrivateTableAccess private_tables(tables, bus_, *this);
+    mmu::NestedTableAccess guest_tables(tables, sev_crypt_ ? static_cast<mmu::TableAccess&>(private_tables) : tables,
+                                        nregs, config_.paging);
     const mmu::NestedPaging paging = guest_tables.paging();
     if (state_.cr0 & ctl::kCr0Pg) {
       t = mmu::translate(tlb_, guest_tables, paging_regs(state_), config_.paging, guest_.asid,
@@ -65,7 +99,12 @@ std::expected<uint64_t, Fault> Core::translate(uint64_t linear, LinearAccess acc
     }
   }
   for (uint64_t i = 0; i < tables.reads; ++i) charge(Cost::kWalkStep);
-  if (t) return t->pa;
+  if (t) {
+    // Private or shared: the leaf's C-bit, except that fetches and every access with guest
+    // paging off are private in an SEV guest. APM vol 2, 15.34.5.
+    last_enc_ = t->encrypted || access.kind == mmu::AccessKind::kFetch || !(state_.cr0 & ctl::kCr0Pg);
+    return t->pa;
+  }
   const mmu::Fault& f = t.error();
   switch (f.kind) {
     case mmu::Fault::Kind::kPageFault:
@@ -107,8 +146,11 @@ std::expected<void, Fault> split_pages(Core& core, uint64_t linear, Span bytes, 
 
 std::expected<void, Fault> Core::read_linear(uint64_t linear, std::span<uint8_t> out, LinearAccess access,
                                              uint64_t* bus_error) {
-  return split_pages(*this, linear, out, access, bus_error,
-                     [&](uint64_t pa, std::span<uint8_t> part) { return bus_.read(pa, part); });
+  return split_pages(*this, linear, out, access, bus_error, [&](uint64_t pa, std::span<uint8_t> part) {
+    if (!bus_.read(pa, part)) return false;
+    if (last_access_encrypted()) crypt(pa, part);
+    return true;
+  });
 }
 
 std::expected<void, Fault> Core::write_linear(uint64_t linear, std::span<const uint8_t> in,
@@ -122,8 +164,17 @@ std::expected<void, Fault> Core::write_linear(uint64_t linear, std::span<const u
     if (!pa) return std::unexpected(pa.error());
     done += chunk;
   }
-  return split_pages(*this, linear, in, access, bus_error,
-                     [&](uint64_t pa, std::span<const uint8_t> part) { return bus_.write(pa, part); });
+  return split_pages(*this, linear, in, access, bus_error, [&](uint64_t pa, std::span<const uint8_t> part) {
+    if (!last_access_encrypted()) return bus_.write(pa, part);
+    std::array<uint8_t, 64> chunk;  // encrypt a copy, in pieces
+    for (size_t at = 0; at < part.size(); at += chunk.size()) {
+      const size_t n = std::min(chunk.size(), part.size() - at);
+      std::copy_n(part.begin() + at, n, chunk.begin());
+      crypt(pa + at, std::span(chunk.data(), n));
+      if (!bus_.write(pa + at, std::span<const uint8_t>(chunk.data(), n))) return false;
+    }
+    return true;
+  });
 }
 
 void Core::paging_changed(uint64_t old_cr0, uint64_t old_cr4, uint64_t old_efer) {

@@ -36,6 +36,11 @@ struct alignas(64) PredecodedInsn {
   Handler handler = nullptr;  // handlers()[row->id], resolved once
   uint32_t fixed_cycles = 0;  // row cost + L1 load (memory operand) + locked, summed once
   bool inline_ok = false;     // has a handler and no CPL check: the run loop may execute it inline
+  // 0 for an instruction fetched from plain memory; for an SEV guest's private (encrypted)
+  // code, the key's identity (Core::fetch_tag()). The bytes kept are then the ciphertext, so a
+  // hit compares raw memory as usual and never decrypts; the tag keeps one key's decode from
+  // serving another's.
+  uint64_t key_tag = 0;
   DecodedInsn insn{};
 
   /// Remembers the first insn.length bytes of `b` as the bytes to check.

@@ -305,8 +305,21 @@ Core::Enter Core::enter_guest(uint64_t vmcb_pa, uint64_t host_next_rip) {
   //    without entering the guest.
   svm::SvmCaps caps;
   caps.max_phys_addr_bits = config_.paging.maxphyaddr;
+  // SEV: the ASID's key from the memory controller (installed by the AMD-SP at ACTIVATE). The
+  // VMSA of an SEV-ES guest is private memory, encrypted with that key. APM vol 2, 15.35.
+  const bool sev = (c.nested_ctl & svm::nested_ctl::kSevEnable) != 0;
+  const bool crypt_on = sev && config_.keys != nullptr;
+  memcrypt::Key key{};
+  uint64_t tag = 0;
+  if (crypt_on) {
+    key = config_.keys->key(Asid{c.asid}).value_or(memcrypt::Key{});
+    tag = (uint64_t{1} << 63) | (uint64_t{config_.keys->generation(Asid{c.asid})} << 32) | c.asid;
+  }
   bool vmsa_ok = true;
-  if (sev_es && !(c.vmsa_pa & 0xFFF)) vmsa_ok = bus_read(bus_, vmsa_pa, vmsa);
+  if (sev_es && !(c.vmsa_pa & 0xFFF)) {
+    vmsa_ok = bus_read(bus_, vmsa_pa, vmsa);
+    if (vmsa_ok && crypt_on) memcrypt::apply(key, vmsa_pa, std::span(reinterpret_cast<uint8_t*>(&vmsa), sizeof vmsa));
+  }
   const svm::VmrunGuestState gs = sev_es ? svm::guest_state_of(vmsa) : svm::guest_state_of(vmcb.save);
   const svm::VmrunCheck check = vmsa_ok ? svm::check_vmrun(c, gs, caps) : svm::VmrunCheck::kVmsaPaInvalid;
   guest_ = GuestMode{};
@@ -350,6 +363,9 @@ Core::Enter Core::enter_guest(uint64_t vmcb_pa, uint64_t host_next_rip) {
   guest_.vmsa_pa = vmsa_pa;
   guest_.ghcb_gpa = c.ghcb_gpa;
   guest_.sev_features = sev_es ? vmsa.sev_features : 0;
+  sev_crypt_ = crypt_on;
+  guest_key_ = key;
+  fetch_tag_ = tag;
   // 4. Guest state.
   if (sev_es) {
     vmsa_to_state(s, vmsa);
@@ -421,11 +437,14 @@ bool Core::vmexit(uint64_t exit_code, uint64_t info1, uint64_t info2, uint64_t n
   // Guest state: to the VMSA (SEV-ES) or to the VMCB save area.
   if (guest_.sev_es) {
     svm::SevEsSaveArea vmsa{};
+    const std::span<uint8_t> bytes(reinterpret_cast<uint8_t*>(&vmsa), sizeof vmsa);
     if (!bus_read(bus_, guest_.vmsa_pa, vmsa)) {
       stop_.address = guest_.vmsa_pa;
       return false;
     }
+    if (sev_crypt_) crypt(guest_.vmsa_pa, bytes);
     state_to_vmsa(s, vmsa);
+    if (sev_crypt_) crypt(guest_.vmsa_pa, bytes);
     if (!bus_write(bus_, guest_.vmsa_pa, vmsa)) {
       stop_.address = guest_.vmsa_pa;
       return false;
@@ -471,6 +490,8 @@ bool Core::vmexit(uint64_t exit_code, uint64_t info1, uint64_t info2, uint64_t n
 void Core::leave_guest_mode() {
   guest_active_ = false;
   nested_ = false;
+  sev_crypt_ = false;
+  last_enc_ = false;
   code_pfn_ = data_pfn_ = ~uint64_t{0};
 }
 

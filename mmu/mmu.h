@@ -279,10 +279,16 @@ struct NestedPaging {
 class NestedTableAccess final : public TableAccess {
  public:
   NestedTableAccess(Memory& memory, const NestedRegs& regs, const PagingConfig& host_config)
-      : memory_(&memory), own_host_(memory), host_(&own_host_), regs_(regs),
+      : memory_(&memory), own_host_(memory), host_(&own_host_), entries_(&own_host_), regs_(regs),
         host_config_(host_config) {}
   NestedTableAccess(TableAccess& host, const NestedRegs& regs, const PagingConfig& host_config)
-      : own_host_(), host_(&host), regs_(regs), host_config_(host_config) {}
+      : own_host_(), host_(&host), entries_(&host), regs_(regs), host_config_(host_config) {}
+  /// As above, with the guest's own entries read and updated through `guest_entries` at their
+  /// host-physical addresses (an SEV guest's tables are private memory: the core decrypts them).
+  NestedTableAccess(TableAccess& host, TableAccess& guest_entries, const NestedRegs& regs,
+                    const PagingConfig& host_config)
+      : own_host_(), host_(&host), entries_(&guest_entries), regs_(regs),
+        host_config_(host_config) {}
   /// The nested paging state this access uses, for translate_nested()/translate().
   NestedPaging paging() { return NestedPaging{host_, regs_, host_config_}; }
   std::expected<uint64_t, Fault> read_entry(uint64_t entry_gpa) override;
@@ -323,6 +329,7 @@ class NestedTableAccess final : public TableAccess {
   Memory* memory_ = nullptr;  // Memory form only
   OwnHost own_host_;
   TableAccess* host_;
+  TableAccess* entries_;
   NestedRegs regs_;
   PagingConfig host_config_;
   uint64_t nested_walks_ = 0;

@@ -62,13 +62,17 @@ Result<uint64_t> Exec::load_slow(uint64_t linear, unsigned size, bool stack, boo
       return std::unexpected(o);
     }
     uint64_t v = 0;
-    if (const uint8_t* page = core.data_page_pointer(*pa >> 12)) {
-      std::memcpy(&v, page + (*pa & kPageOffsetMask), size);  // little-endian host
-      return v;
+    const bool encrypted = core.last_access_encrypted();
+    if (!encrypted) {
+      if (const uint8_t* page = core.data_page_pointer(*pa >> 12)) {
+        std::memcpy(&v, page + (*pa & kPageOffsetMask), size);  // little-endian host
+        return v;
+      }
     }
     if (!core.bus().read(*pa, std::span(reinterpret_cast<uint8_t*>(&v), size))) {
       return std::unexpected(Outcome{Outcome::Kind::kBusError, {}, *pa});
     }
+    if (encrypted) core.crypt(*pa, std::span(reinterpret_cast<uint8_t*>(&v), size));
     return v;
   }
   std::array<uint8_t, 8> buf{};

@@ -2,114 +2,12 @@
 // #VMEXIT exit information, intercepts (instructions, MSRPM, IOPM, exceptions, INTR, shutdown),
 // event injection and EXITINTINFO, nested paging and NPF, VMLOAD/VMSAVE, GIF, SEV-ES (VMSA,
 // #VC, VMGEXIT, GHCB MSR, host registers restored). Each expectation names its APM rule.
-#include <gtest/gtest.h>
-
-#include <cstddef>
-#include <vector>
-
-#include "cpu/cpu.h"
-#include "cpu/svm/svm.h"
-#include "test/cpu/flat_bus.h"
+#include "test/cpu/svm_fixture.h"
 
 namespace snpemu::cpu {
 namespace {
 
-using svm::ExitCode;
-using svm::Intercept;
-using testing::FlatBus;
-
-// Host-physical layout of the test machine (4 MiB of flat memory).
-constexpr uint64_t kHostCode = 0x1000;
-constexpr uint64_t kHostStack = 0x8000;
-constexpr uint64_t kHsave = 0x10000;
-constexpr uint64_t kVmcb = 0x11000;
-constexpr uint64_t kIopm = 0x12000;   // 12 KiB
-constexpr uint64_t kMsrpm = 0x15000;  // 8 KiB
-constexpr uint64_t kVmsa = 0x17000;
-constexpr uint64_t kNpt = 0x20000;        // NPT pages: PML4, PDPT, PD, 1 PT
-constexpr uint64_t kGuestBase = 0x200000;  // guest RAM (host-physical) when NPT maps it
-// Guest layout (without NPT these are host-physical addresses; with NPT, GPAs).
-constexpr uint64_t kGuestCode = 0x100000;
-constexpr uint64_t kGuestIdt = 0x101000;
-constexpr uint64_t kGuestGdt = 0x102000;
-constexpr uint64_t kGuestHandler = 0x103000;
-constexpr uint64_t kGuestStack = 0x108000;
-
-uint64_t off(size_t field) { return kVmcb + field; }
-#define CTRL(f) off(offsetof(svm::VmcbControlArea, f))
-#define SAVE(f) off(0x400 + offsetof(svm::VmcbSaveArea, f))
-
-class SvmTest : public ::testing::Test {
- protected:
-  SvmTest() : core_(bus_, CoreConfig{}) {
-    ArchState& h = core_.state();
-    h = long_mode_state(kHostCode, kHostStack);
-    h.efer |= ctl::kEferSvme;
-    h.msr.vm_hsave_pa = kHsave;
-    h.rflags |= flag::kIf;
-    // Guest GDT: null, 0x08 64-bit code, 0x10 data.
-    bus_.poke<uint64_t>(kGuestGdt + 0x08, 0x00AF9A000000FFFF);
-    bus_.poke<uint64_t>(kGuestGdt + 0x10, 0x00CF92000000FFFF);
-    // A plain guest: 64-bit flat state, paging off (the core's identity mode), ASID 1.
-    svm::Vmcb v{};
-    v.control.asid = 1;
-    v.control.iopm_base_pa = kIopm;
-    v.control.msrpm_base_pa = kMsrpm;
-    svm::set_intercept(v.control, Intercept::kVmrun);
-    const ArchState g = long_mode_state(kGuestCode, kGuestStack);
-    v.save.cs = {0x08, g.seg[kCs].attrib, 0xFFFFFFFF, 0};
-    for (svm::VmcbSeg* s : {&v.save.ds, &v.save.es, &v.save.ss}) *s = {0x10, 0xC93, 0xFFFFFFFF, 0};
-    v.save.gdtr = {0, 0, 0x17, kGuestGdt};
-    v.save.idtr = {0, 0, 0xFFF, kGuestIdt};
-    v.save.efer = g.efer | ctl::kEferSvme;
-    v.save.cr0 = g.cr0;
-    v.save.cr4 = g.cr4;
-    v.save.rflags = 2;
-    v.save.rip = kGuestCode;
-    v.save.rsp = kGuestStack;
-    v.save.g_pat = 0x0007040600070406;
-    vmcb_ = v;
-  }
-  void write_vmcb() { bus_.poke(kVmcb, vmcb_); }
-  svm::Vmcb read_vmcb() { return bus_.peek<svm::Vmcb>(kVmcb); }
-  void code(std::vector<uint8_t> bytes, uint64_t at) { bus_.load(at, bytes); }
-  void intercept(Intercept i) { svm::set_intercept(vmcb_.control, i); }
-  // Guest IDT gate (interrupt gate, selector 0x08) at `idt`.
-  void gate(uint64_t idt, unsigned vector, uint64_t target) {
-    const uint64_t lo = (target & 0xFFFF) | (uint64_t{0x08} << 16) | (uint64_t{0x8E} << 40) |
-                        (((target >> 16) & 0xFFFF) << 48);
-    bus_.poke<uint64_t>(idt + vector * 16, lo);
-    bus_.poke<uint64_t>(idt + vector * 16 + 8, target >> 32);
-  }
-  // Enters through the host-instruction path and runs until the next stop.
-  StopReason enter_and_run() {
-    write_vmcb();
-    auto r = core_.vmrun(kVmcb);
-    EXPECT_TRUE(r.has_value()) << "VMRUN faulted, vector " << int(r.error().vector);
-    if (!r || !*r) return StopReason::kVmexit;
-    return core_.run(1'000'000);
-  }
-  // NPT mapping GPA [0, 2 MiB) to host [kGuestBase, kGuestBase + 2 MiB) with 4 KiB pages, RWX
-  // and user (AMD NPT entries are checked as user accesses, APM vol 2 15.25.5).
-  void build_npt(uint64_t unmapped_gpa = ~uint64_t{0}) {
-    constexpr uint64_t kFlags = 0x7;  // P RW US
-    const uint64_t pml4 = kNpt, pdpt = kNpt + 0x1000, pd = kNpt + 0x2000, pt0 = kNpt + 0x3000;
-    bus_.poke<uint64_t>(pml4, pdpt | kFlags);
-    bus_.poke<uint64_t>(pdpt, pd | kFlags);
-    bus_.poke<uint64_t>(pd, pt0 | kFlags);
-    // One PD entry covers 2 MiB = 512 PTEs: PT at pt0 (4 KiB) covers 2 MiB.
-    for (uint64_t i = 0; i < 512; ++i) {
-      const uint64_t gpa = i << 12;
-      bus_.poke<uint64_t>(pt0 + 8 * i, gpa == unmapped_gpa ? 0 : (kGuestBase + gpa) | kFlags);
-    }
-    vmcb_.control.nested_ctl |= svm::nested_ctl::kNpEnable;
-    vmcb_.control.nested_cr3 = pml4;
-  }
-
-  FlatBus bus_{4 << 20};
-  Core core_;
-  svm::Vmcb vmcb_{};
-};
+using namespace testing;  // NOLINT: the fixture's constants
 
 // ---- host-instruction path checks (APM vol 3, VMRUN "Exceptions") ----
 
@@ -367,7 +265,7 @@ TEST_F(SvmTest, VmsaveThenVmloadRoundTrip) {
   core_.state().msr.star = 0x0023001000000000;
   core_.state().seg[kFs].base = 0xFFFF800000001000;
   ASSERT_TRUE(core_.vmsave(kVmcb).has_value());
-  EXPECT_EQ(bus_.peek<uint64_t>(SAVE(star)), 0x0023001000000000u);
+  EXPECT_EQ(bus_.peek<uint64_t>(SNPEMU_VMCB_SAVE(star)), 0x0023001000000000u);
   core_.state().msr.star = 0;
   core_.state().seg[kFs].base = 0;
   ASSERT_TRUE(core_.vmload(kVmcb).has_value());
