@@ -40,6 +40,7 @@
 #include "cpu/timing/cost.h"
 #include "emu/memcrypt/memcrypt.h"
 #include "mmu/mmu.h"
+#include "rmp/rmp.h"
 
 namespace snpemu::cpu {
 
@@ -128,6 +129,12 @@ struct CoreConfig {
   /// are encrypted with its ASID's key. nullptr: memory encryption is not modelled (C=1 reads
   /// and writes plain memory).
   const memcrypt::KeyTable* keys = nullptr;
+  /// The host's RMP when SEV-SNP is enabled (SYSCFG.SNP_EN), shared by the machine's cores and
+  /// the AMD-SP. With it, every guest access and every guest table access is checked against
+  /// the RMP on its path (rmp::check_guest_access; SNP guests' private accesses with all rules,
+  /// everything else as shared), PVALIDATE / RMPADJUST execute in SNP guests and RMPUPDATE /
+  /// PSMASH on the host. nullptr: SNP is off and those instructions raise #UD.
+  rmp::Rmp* rmp = nullptr;
   /// Keep decoded instructions in the predecode cache (cpu/predecode.h). Changes host speed
   /// only: architectural state, instruction counts and cycles are identical either way
   /// (test/cpu/predecode_test.cc runs programs both ways and compares).
@@ -158,6 +165,8 @@ struct GuestMode {
   uint64_t vmsa_pa = 0;       // SEV-ES: the VMSA (host-physical)
   uint64_t ghcb_gpa = 0;      // SEV-ES: the GHCB MSR, exchanged through VMCB ghcb_gpa
   uint64_t sev_features = 0;  // SEV-ES: the VMSA's SEV_FEATURES
+  bool snp = false;           // SEV_FEATURES.SNP_ACTIVE
+  Vmpl vmpl{0};               // SNP: the VMSA's VMPL
   bool is_intercepted(svm::Intercept i) const {
     const auto bit = static_cast<unsigned>(i);
     return ((intercepts[bit / 32] >> (bit % 32)) & 1u) != 0;
@@ -224,6 +233,10 @@ class Core {
   std::expected<void, Fault> vmsave(uint64_t vmcb_pa);
   std::expected<void, Fault> stgi();
   std::expected<void, Fault> clgi();
+  /// RMPUPDATE (rAX = hpa, the 16-byte state operand given by value) and PSMASH on the host
+  /// (cpu/insn/snp.cc). #UD without SNP or in guest mode.
+  std::expected<rmp::InsnResult, Fault> rmpupdate(uint64_t hpa, const rmp::RmpStateView& state);
+  std::expected<rmp::InsnResult, Fault> psmash(uint64_t hpa);
   /// True between VMRUN and #VMEXIT.
   bool in_guest() const { return guest_active_; }
   /// The cached VMCB state of the current guest run (meaningful when in_guest()).
@@ -283,6 +296,14 @@ class Core {
   /// code), a non-canonical address #GP(0); an entry or page outside memory sets *bus_error to
   /// its physical address (the returned Fault is then meaningless).
   std::expected<uint64_t, Fault> translate(uint64_t linear, LinearAccess access, uint64_t* bus_error);
+  /// translate() returning the whole translation (for a 2-D one: GPA, page sizes). `rmp_check`
+  /// false skips the RMP check of the final access (PVALIDATE / RMPADJUST apply their own).
+  std::expected<mmu::Translation, Fault> translate_full(uint64_t linear, LinearAccess access,
+                                                        uint64_t* bus_error, bool rmp_check = true);
+  /// A fault value for an rmp::Fault raised in guest mode (NPF -> the NPF exit, #VC).
+  Fault rmp_fault(const rmp::Fault& f);
+  /// The RMP check of a host write made by code on this core (#PF with the RMP bit).
+  std::optional<Fault> host_rmp_check(const mmu::Translation& t, LinearAccess access, uint64_t linear);
   /// Reads / writes linear memory, split at page boundaries (cpu/paging.cc).
   std::expected<void, Fault> read_linear(uint64_t linear, std::span<uint8_t> out, LinearAccess access,
                                          uint64_t* bus_error);

@@ -73,12 +73,105 @@ mmu::PagingRegs paging_regs(const ArchState& s) {
 
 }  // namespace
 
+namespace {
+
+rmp::AccessType rmp_type(mmu::AccessKind k) {
+  switch (k) {
+    case mmu::AccessKind::kRead: return rmp::AccessType::kRead;
+    case mmu::AccessKind::kWrite: return rmp::AccessType::kWrite;
+    case mmu::AccessKind::kFetch: return rmp::AccessType::kExecute;
+  }
+  return rmp::AccessType::kRead;
+}
+
+rmp::MappingSize rmp_mapping(mmu::PageSize s) {
+  switch (s) {
+    case mmu::PageSize::k4K: return rmp::MappingSize::k4K;
+    case mmu::PageSize::k2M: return rmp::MappingSize::k2M;
+    case mmu::PageSize::k1G: return rmp::MappingSize::k1G;
+  }
+  return rmp::MappingSize::k4K;
+}
+
+// The RMP checks of a guest's own table walk (SNP: the tables are private memory). Each entry
+// access is checked after its NPT translation; APM vol 2, 15.36.10. The NPF carries GUEST_PAGE
+// (the rmp module sets it for page_table_walk accesses).
+class RmpEntryCheck final : public mmu::EntryAccessCheck {
+ public:
+  RmpEntryCheck(const rmp::Rmp& rmp, const GuestMode& g) : rmp_(rmp), g_(g) {}
+  std::optional<mmu::Fault> check(uint64_t entry_gpa, const mmu::Translation& nested, bool write) override {
+    ++checks;
+    rmp::GuestAccess a;
+    a.ctx = rmp::GuestContext{g_.asid, g_.vmpl};
+    a.gpa = Gpa{entry_gpa};
+    a.hpa = Hpa{nested.pa};
+    a.type = write ? rmp::AccessType::kWrite : rmp::AccessType::kRead;
+    a.user = false;  // table walks are supervisor accesses. UNCONFIRMED for the VMPL rule
+    a.c_bit = g_.snp;
+    a.mapping = rmp_mapping(nested.size);
+    a.page_table_walk = true;
+    const rmp::AccessResult r = rmp::check_guest_access(rmp_, a);
+    if (!r.fault) return std::nullopt;
+    if (r.fault->kind == rmp::Fault::Kind::kVc) {
+      return mmu::Fault{mmu::Fault::Kind::kVmmCommunication, r.fault->error_code, r.fault->address};
+    }
+    return mmu::Fault{mmu::Fault::Kind::kNestedPageFault, r.fault->error_code, r.fault->address};
+  }
+  uint64_t checks = 0;
+
+ private:
+  const rmp::Rmp& rmp_;
+  const GuestMode& g_;
+};
+
+}  // namespace
+
+// Host accesses made by code on this core (not the C++ hypervisor model, which checks its own):
+// a write to an assigned page faults with the RMP bit in the #PF error code. PLATFORM-FACTS 4.7.
+std::optional<Fault> Core::host_rmp_check(const mmu::Translation& t, LinearAccess access, uint64_t linear) {
+  if (config_.rmp == nullptr || access.kind != mmu::AccessKind::kWrite) return std::nullopt;
+  rmp::HostAccess h;
+  h.hpa = Hpa{t.pa};
+  h.type = rmp::AccessType::kWrite;
+  h.user = state_.cpl == 3 && !access.implicit_supervisor;
+  h.mapping = rmp_mapping(t.size);
+  const rmp::AccessResult r = rmp::check_host_access(*config_.rmp, h);
+  if (!r.fault) return std::nullopt;
+  return Fault{Vector::kPf, true, static_cast<uint32_t>(r.fault->error_code), linear};
+}
+
+Fault Core::rmp_fault(const rmp::Fault& f) {
+  if (f.kind == rmp::Fault::Kind::kVc) return Fault{Vector::kVc, true, static_cast<uint32_t>(f.error_code), 0};
+  npf_info1_ = f.error_code;
+  npf_gpa_ = f.address;
+  return Fault{Vector::kNestedPageFault, false, 0, 0};
+}
+
 std::expected<uint64_t, Fault> Core::translate(uint64_t linear, LinearAccess access, uint64_t* bus_error) {
+  if (!nested_ && !(state_.cr0 & ctl::kCr0Pg) && config_.rmp == nullptr) {
+    if (!is_canonical(linear)) return std::unexpected(gp(0));
+    return linear;
+  }
+  auto t = translate_full(linear, access, bus_error);
+  if (!t) return std::unexpected(t.error());
+  return t->pa;
+}
+
+std::expected<mmu::Translation, Fault> Core::translate_full(uint64_t linear, LinearAccess access,
+                                                            uint64_t* bus_error, bool rmp_check) {
   if (!is_canonical(linear)) return std::unexpected(gp(0));
-  if (!nested_ && !(state_.cr0 & ctl::kCr0Pg)) return linear;
+  if (!nested_ && !(state_.cr0 & ctl::kCr0Pg)) {
+    mmu::Translation flat;
+    flat.pa = linear;
+    flat.writable = flat.user = flat.executable = true;
+    if (auto f = host_rmp_check(flat, access, linear)) return std::unexpected(*f);
+    return flat;
+  }
   BusTableAccess tables(bus_);
   const mmu::Access a{access.kind, state_.cpl, access.implicit_supervisor};
   std::expected<mmu::Translation, mmu::Fault> t;
+  const bool rmp_on = guest_active_ && config_.rmp != nullptr;
+  uint64_t entry_checks = 0;
   if (!nested_) {
     t = mmu::translate(tlb_, tables, paging_regs(state_), config_.paging, current_asid(), linear, a);
   } else {
@@ -88,6 +181,11 @@ std::expected<uint64_t, Fault> Core::translate(uint64_t linear, LinearAccess acc
     PrivateTableAccess private_tables(tables, bus_, *this);
     mmu::NestedTableAccess guest_tables(tables, sev_crypt_ ? static_cast<mmu::TableAccess&>(private_tables) : tables,
                                         nregs, config_.paging);
+    std::optional<RmpEntryCheck> entry_check;
+    if (rmp_on) {
+      entry_check.emplace(*config_.rmp, guest_);
+      guest_tables.set_entry_check(&*entry_check);
+    }
     const mmu::NestedPaging paging = guest_tables.paging();
     if (state_.cr0 & ctl::kCr0Pg) {
       t = mmu::translate(tlb_, guest_tables, paging_regs(state_), config_.paging, guest_.asid,
@@ -96,14 +194,41 @@ std::expected<uint64_t, Fault> Core::translate(uint64_t linear, LinearAccess acc
       // Guest paging off: the linear address is the GPA (no TLB entry is made for it).
       t = mmu::nested_walk(tables, nregs, config_.paging, linear, access.kind,
                            mmu::NestedStage::kGuestFinal);
+      if (t) {
+        t->gpa = linear;
+        t->nested_size = t->size;
+      }
     }
+    if (entry_check) entry_checks = entry_check->checks;
   }
+  const bool walked = tables.reads != 0;
   for (uint64_t i = 0; i < tables.reads; ++i) charge(Cost::kWalkStep);
+  for (uint64_t i = 0; i < entry_checks; ++i) charge(Cost::kRmpCheck);
   if (t) {
     // Private or shared: the leaf's C-bit, except that fetches and every access with guest
     // paging off are private in an SEV guest. APM vol 2, 15.34.5.
     last_enc_ = t->encrypted || access.kind == mmu::AccessKind::kFetch || !(state_.cr0 & ctl::kCr0Pg);
-    return t->pa;
+    if (!guest_active_) {
+      if (auto hf = host_rmp_check(*t, access, linear)) return std::unexpected(*hf);
+    }
+    if (rmp_on && rmp_check) {
+      // The RMP check of the access itself, on every access (the model does not cache its
+      // result in the TLB; it charges it only when the translation was filled by a walk).
+      rmp::GuestAccess ra;
+      ra.ctx = rmp::GuestContext{guest_.asid, guest_.vmpl};
+      ra.gpa = Gpa{t->gpa};
+      ra.hpa = Hpa{t->pa};
+      ra.type = rmp_type(access.kind);
+      ra.user = a.is_user();
+      // Only an SNP guest makes private accesses in the RMP's sense; every other guest's
+      // accesses are checked as shared (its pages must not be guest-owned).
+      ra.c_bit = guest_.snp && last_enc_;
+      ra.mapping = rmp_mapping(t->nested_size);
+      if (walked) charge(Cost::kRmpCheck);
+      const rmp::AccessResult r = rmp::check_guest_access(*config_.rmp, ra);
+      if (r.fault) return std::unexpected(rmp_fault(*r.fault));
+    }
+    return *t;
   }
   const mmu::Fault& f = t.error();
   switch (f.kind) {
@@ -115,6 +240,8 @@ std::expected<uint64_t, Fault> Core::translate(uint64_t linear, LinearAccess acc
       npf_info1_ = f.error_code;
       npf_gpa_ = f.address;
       return std::unexpected(Fault{Vector::kNestedPageFault, false, 0, 0});
+    case mmu::Fault::Kind::kVmmCommunication:
+      return std::unexpected(Fault{Vector::kVc, true, static_cast<uint32_t>(f.error_code), 0});
     case mmu::Fault::Kind::kBadTableAddress:
       *bus_error = f.address;
       return std::unexpected(Fault{Vector::kMc, false, 0, 0});

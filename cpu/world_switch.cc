@@ -363,6 +363,8 @@ Core::Enter Core::enter_guest(uint64_t vmcb_pa, uint64_t host_next_rip) {
   guest_.vmsa_pa = vmsa_pa;
   guest_.ghcb_gpa = c.ghcb_gpa;
   guest_.sev_features = sev_es ? vmsa.sev_features : 0;
+  guest_.snp = sev_es && (vmsa.sev_features & svm::sev_features::kSnpActive) != 0;
+  guest_.vmpl = Vmpl{sev_es ? vmsa.vmpl : uint8_t{0}};
   sev_crypt_ = crypt_on;
   guest_key_ = key;
   fetch_tag_ = tag;

@@ -151,6 +151,10 @@ struct Translation {
   bool dirty = false;       // D of the leaf after this access (true after any write)
   bool encrypted = false;   // C-bit of the leaf (PagingConfig::c_bit != 0)
   uint8_t pkey = 0;         // leaf bits 62:59 when CR4.PKE=1, else 0
+  /// 2-D translations only: the guest-physical address of the accessed byte and the page size
+  /// of the NPT leaf that maps it (the RMP checks need both). 0 / k4K otherwise.
+  uint64_t gpa = 0;
+  PageSize nested_size = PageSize::k4K;
 
   /// First byte of the page that holds `pa`.
   constexpr uint64_t page_base() const { return pa & ~(page_bytes(size) - 1); }
@@ -169,6 +173,9 @@ struct Fault {
     /// A table entry lies outside RAM: address = its physical address. No architectural
     /// equivalent modelled; the core decides (e.g. machine check or shutdown).
     kBadTableAddress,
+    /// #VC in the guest raised by a check on a guest table access (an SNP guest's private access
+    /// to an unvalidated page): error_code = the #VC error code, address = the GPA.
+    kVmmCommunication,
   };
   Kind kind = Kind::kPageFault;
   uint64_t error_code = 0;
@@ -271,6 +278,16 @@ struct NestedPaging {
   PagingConfig host_config;
 };
 
+/// A check applied to each guest page-table entry access after its NPT translation -- the RMP
+/// checks of an SNP guest's table walk (APM vol 2, 15.36.10: the table walk's own accesses are
+/// checked; an NPF then carries GUEST_PAGE). Returns a fault to stop the walk.
+class EntryAccessCheck {
+ public:
+  virtual ~EntryAccessCheck() = default;
+  /// `nested` is the NPT translation of `entry_gpa`; `write` for an A/D update.
+  virtual std::optional<Fault> check(uint64_t entry_gpa, const Translation& nested, bool write) = 0;
+};
+
 /// TableAccess for a guest walk under nested paging: each guest-physical entry address is
 /// translated through the NPT (stage kGuestPage; reads as reads, A/D updates as writes) and the
 /// entry is then read from or written to host memory. Two forms: over Memory (NPT entries and
@@ -291,6 +308,8 @@ class NestedTableAccess final : public TableAccess {
         host_config_(host_config) {}
   /// The nested paging state this access uses, for translate_nested()/translate().
   NestedPaging paging() { return NestedPaging{host_, regs_, host_config_}; }
+  /// Applies `check` to every guest entry access (nullptr: none).
+  void set_entry_check(EntryAccessCheck* check) { check_ = check; }
   std::expected<uint64_t, Fault> read_entry(uint64_t entry_gpa) override;
   std::expected<void, Fault> set_bits(uint64_t entry_gpa, uint64_t bits) override;
   /// Number of NPT walks performed (for the timing model: one per guest table access).
@@ -330,6 +349,7 @@ class NestedTableAccess final : public TableAccess {
   OwnHost own_host_;
   TableAccess* host_;
   TableAccess* entries_;
+  EntryAccessCheck* check_ = nullptr;
   NestedRegs regs_;
   PagingConfig host_config_;
   uint64_t nested_walks_ = 0;
@@ -411,7 +431,7 @@ class Tlb {
   }
 
  private:
-  // 24 bytes. An invalid entry has vpn == kInvalidVpn, which no canonical address produces
+  // 32 bytes. An invalid entry has vpn == kInvalidVpn, which no canonical address produces
   // (linear >> 12 < 2^52), so a lookup compares tags without a separate valid test.
   static constexpr uint64_t kInvalidVpn = ~uint64_t{0};
   enum Flag : uint8_t {
@@ -429,6 +449,8 @@ class Tlb {
     uint16_t pcid = 0;
     uint8_t flags = 0;  // Flag bits
     uint8_t pkey = 0;
+    uint8_t nested_size = 0;  // PageSize of the NPT leaf (2-D translations)
+    uint64_t gpa_base = 0;    // GPA of the page (2-D translations)
   };
   static constexpr int kTotalSets = kSets4K + kSets2M + kSets1G;
   // Sets of the 4 KiB array first, then 2 MiB, then 1 GiB; kWays consecutive entries per set.

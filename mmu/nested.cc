@@ -47,6 +47,9 @@ std::expected<uint64_t, Fault> NestedTableAccess::read_entry(uint64_t entry_gpa)
   auto t = nested_walk(*host_, regs_, host_config_, entry_gpa, AccessKind::kRead,
                        NestedStage::kGuestPage);
   if (!t) return std::unexpected(t.error());
+  if (check_ != nullptr) {
+    if (auto f = check_->check(entry_gpa, *t, false)) return std::unexpected(*f);
+  }
   if (memory_ == nullptr) return entries_->read_entry(t->pa);
   auto v = memory_->read64(Hpa{t->pa});
   if (!v) return std::unexpected(Fault{Fault::Kind::kBadTableAddress, 0, t->pa});
@@ -61,6 +64,9 @@ std::expected<void, Fault> NestedTableAccess::set_bits(uint64_t entry_gpa, uint6
   auto t = nested_walk(*host_, regs_, host_config_, entry_gpa, AccessKind::kWrite,
                        NestedStage::kGuestPage);
   if (!t) return std::unexpected(t.error());
+  if (check_ != nullptr) {
+    if (auto f = check_->check(entry_gpa, *t, true)) return std::unexpected(*f);
+  }
   if (memory_ == nullptr) return entries_->set_bits(t->pa, bits);
   auto v = memory_->read64(Hpa{t->pa});
   if (!v || !memory_->write64(Hpa{t->pa}, *v | bits)) {

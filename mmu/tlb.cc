@@ -44,6 +44,8 @@ std::optional<Translation> Tlb::lookup(Asid asid, uint16_t pcid, uint64_t linear
         t.dirty = (e.flags & kDirty) != 0;
         t.encrypted = (e.flags & kEncrypted) != 0;
         t.pkey = e.pkey;
+        t.nested_size = static_cast<PageSize>(e.nested_size);
+        t.gpa = e.gpa_base | (linear & (page_bytes(t.size) - 1));
         return t;
       }
     }
@@ -75,6 +77,8 @@ void Tlb::insert(Asid asid, uint16_t pcid, uint64_t linear, const Translation& t
   e.asid = asid.value;
   e.pcid = pcid;
   e.pkey = t.pkey;
+  e.nested_size = static_cast<uint8_t>(t.nested_size);
+  e.gpa_base = t.gpa & ~(page_bytes(t.size) - 1);
   e.flags = static_cast<uint8_t>((t.writable ? kWritable : 0) | (t.user ? kUser : 0) |
                                  (t.executable ? kExecutable : 0) | (t.global ? kGlobal : 0) |
                                  (t.dirty ? kDirty : 0) | (t.encrypted ? kEncrypted : 0));
@@ -172,11 +176,14 @@ void Tlb::serialize(Serializer& s) {
     s.io("tlb.entry.pcid", e.pcid);
     s.io("tlb.entry.flags", e.flags);
     s.io("tlb.entry.pkey", e.pkey);
+    s.io("tlb.entry.nested_size", e.nested_size);
+    s.io("tlb.entry.gpa_base", e.gpa_base);
     if (!s.reading() || !s.ok()) continue;
     const int set = static_cast<int>(i) / kWays;
     const int size = set < kFirstSet[1] ? 0 : (set < kFirstSet[2] ? 1 : 2);
     if (e.pkey > 15) s.fail("tlb.entry.pkey", "key " + std::to_string(e.pkey) + " > 15");
     if (e.flags >= 64) s.fail("tlb.entry.flags", "unknown flag bits");
+    if (e.nested_size > 2) s.fail("tlb.entry.nested_size", "page size " + std::to_string(e.nested_size) + " > 2");
     if (e.vpn != kInvalidVpn && (e.vpn >> (64 - kShift[size])) != 0) {
       s.fail("tlb.entry.vpn", "VPN does not fit a linear address");
     }

@@ -142,6 +142,8 @@ std::expected<Translation, Fault> walk_tables(TableAccess& tables, const PagingR
     out.writable = t.writable && h->writable;
     out.executable = t.executable && h->executable;
     out.dirty = t.dirty && h->dirty;
+    out.gpa = t.pa;
+    out.nested_size = h->size;
   }
 
   // APM vol 2, 5.4.2: the processor sets A in each entry it uses and D in the leaf on the first

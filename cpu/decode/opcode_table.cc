@@ -56,6 +56,11 @@ using Cost::kVmrun;
 using Cost::kVmload;
 using Cost::kVmsave;
 using Cost::kGif;
+using Cost::kPvalidate;
+using Cost::kRmpadjust;
+using Cost::kRmpupdate;
+using Cost::kPsmash;
+using Cost::kRmpread;
 using row::kCpl0;
 using row::kDefault64;
 using row::kForce64;
@@ -293,11 +298,11 @@ constexpr OpcodeRow kRows[] = {
     B(0x01, "mwaitx", MWAITX).reg_form(7, 3).pfx(kNoRep).f(kNoOpsize).c(kUnmodelled).intercept(Svm::kMwait).cpuid(Feature::kMonitorx),
     B(0x01, "clzero", CLZERO).reg_form(7, 4).c(kUnmodelled).cpuid(Feature::kClzero),
     // SEV-SNP, APM vol 3 (PVALIDATE, RMPADJUST, RMPUPDATE, PSMASH, RMPREAD).
-    B(0x01, "rmpread", RMPREAD).reg_form(7, 5).pfx(kF2).f(kCpl0).c(kUnmodelled).cpuid(Feature::kSnp),
-    B(0x01, "rmpadjust", RMPADJUST).reg_form(7, 6).pfx(kF3).c(kUnmodelled).cpuid(Feature::kSnp),
-    B(0x01, "rmpupdate", RMPUPDATE).reg_form(7, 6).pfx(kF2).f(kCpl0).c(kUnmodelled).cpuid(Feature::kSnp),
-    B(0x01, "psmash", PSMASH).reg_form(7, 7).pfx(kF3).f(kCpl0).c(kUnmodelled).cpuid(Feature::kSnp),
-    B(0x01, "pvalidate", PVALIDATE).reg_form(7, 7).pfx(kF2).f(kCpl0).c(kUnmodelled).cpuid(Feature::kSnp),
+    B(0x01, "rmpread", RMPREAD).reg_form(7, 5).pfx(kF2).f(kCpl0).c(kRmpread).cpuid(Feature::kSnp),
+    B(0x01, "rmpadjust", RMPADJUST).reg_form(7, 6).pfx(kF3).c(kRmpadjust).cpuid(Feature::kSnp),
+    B(0x01, "rmpupdate", RMPUPDATE).reg_form(7, 6).pfx(kF2).f(kCpl0).c(kRmpupdate).cpuid(Feature::kSnp),
+    B(0x01, "psmash", PSMASH).reg_form(7, 7).pfx(kF3).f(kCpl0).c(kPsmash).cpuid(Feature::kSnp),
+    B(0x01, "pvalidate", PVALIDATE).reg_form(7, 7).pfx(kF2).f(kCpl0).c(kPvalidate).cpuid(Feature::kSnp),
     B(0x05, "syscall", SYSCALL).c(kSyscall),
     B(0x06, "clts", CLTS).f(kCpl0).c(kMovCr),
     B(0x07, "sysret", SYSRET).f(kCpl0).c(kSyscall),

@@ -18,6 +18,7 @@ HandlerTable build() {
   register_system(t);
   register_interrupt(t);
   register_svm(t);
+  register_snp(t);
   return t;
 }
 

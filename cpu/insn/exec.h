@@ -171,6 +171,7 @@ void register_io(HandlerTable& t);
 void register_system(HandlerTable& t);
 void register_interrupt(HandlerTable& t);
 void register_svm(HandlerTable& t);
+void register_snp(HandlerTable& t);
 
 /// Loads a data segment register (ES SS DS FS GS) from the GDT/LDT in 64-bit mode
 /// (cpu/insn/segment.cc). APM vol 2, 4.5 and 4.8.

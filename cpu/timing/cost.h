@@ -59,6 +59,12 @@ enum class Cost : uint8_t {
   kVmload,       // VMLOAD
   kVmsave,       // VMSAVE
   kGif,          // STGI / CLGI
+  kRmpCheck,     // one RMP check on a TLB fill (final access or guest table entry)
+  kPvalidate,    // PVALIDATE
+  kRmpadjust,    // RMPADJUST
+  kRmpupdate,    // RMPUPDATE
+  kPsmash,       // PSMASH
+  kRmpread,      // RMPREAD
   kCount,
 };
 

@@ -60,6 +60,14 @@ constexpr TimingTable kZen4 = {{
     {Cost::kVmload, 100, "[kvm-list]: VMLOAD/VMSAVE measured at 100-200 cycles (low end taken)"},
     {Cost::kVmsave, 100, "[kvm-list]: VMLOAD/VMSAVE measured at 100-200 cycles (low end taken)"},
     {Cost::kGif, 20, "ESTIMATE: STGI/CLGI serialise on interrupt delivery; tens of cycles"},
+    // SEV-SNP. The RMP check happens when a translation is filled (the TLB caches its result,
+    // APM vol 2, 15.36.10), so the model charges it only for accesses that walked.
+    {Cost::kRmpCheck, 14, "ESTIMATE: one 16-byte RMP entry read on a TLB fill, L2 hit ([SOG19] 2.12)"},
+    {Cost::kPvalidate, 300, "ESTIMATE: microcoded RMP read-modify-write plus a TLB flush of the page"},
+    {Cost::kRmpadjust, 300, "ESTIMATE: microcoded RMP read-modify-write, as PVALIDATE"},
+    {Cost::kRmpupdate, 600, "ESTIMATE: RMP write with the overlap checks; serialising"},
+    {Cost::kPsmash, 2000, "ESTIMATE: rewrites 512 RMP entries"},
+    {Cost::kRmpread, 100, "ESTIMATE: one RMP entry read and a 16-byte store, microcoded"},
 }};
 
 constexpr bool rows_in_order() {

@@ -37,17 +37,19 @@ constexpr uint64_t kGuestStack = 0x108000;
 /// Host-physical address of a VMCB save-area field.
 #define SNPEMU_VMCB_SAVE(f) (kVmcb + 0x400 + offsetof(svm::VmcbSaveArea, f))
 
-class SvmTest : public ::testing::Test {
+/// The fixture over any bus with FlatBus's test helpers (poke, peek, load, outs).
+template <class Bus>
+class SvmTestOn : public ::testing::Test {
  protected:
-  explicit SvmTest(CoreConfig config = CoreConfig{}) : core_(bus_, std::move(config)) {
+  SvmTestOn(Bus& bus, CoreConfig config) : bus_(bus), core_(bus_, std::move(config)) {
     ArchState& h = core_.state();
     h = long_mode_state(kHostCode, kHostStack);
     h.efer |= ctl::kEferSvme;
     h.msr.vm_hsave_pa = kHsave;
     h.rflags |= flag::kIf;
     // Guest GDT: null, 0x08 64-bit code, 0x10 data.
-    bus_.poke<uint64_t>(kGuestGdt + 0x08, 0x00AF9A000000FFFF);
-    bus_.poke<uint64_t>(kGuestGdt + 0x10, 0x00CF92000000FFFF);
+    bus_.template poke<uint64_t>(kGuestGdt + 0x08, 0x00AF9A000000FFFF);
+    bus_.template poke<uint64_t>(kGuestGdt + 0x10, 0x00CF92000000FFFF);
     // A plain guest: 64-bit flat state, paging off (the core's identity mode), ASID 1.
     svm::Vmcb v{};
     v.control.asid = 1;
@@ -69,15 +71,15 @@ class SvmTest : public ::testing::Test {
     vmcb_ = v;
   }
   void write_vmcb() { bus_.poke(kVmcb, vmcb_); }
-  svm::Vmcb read_vmcb() { return bus_.peek<svm::Vmcb>(kVmcb); }
+  svm::Vmcb read_vmcb() { return bus_.template peek<svm::Vmcb>(kVmcb); }
   void code(std::vector<uint8_t> bytes, uint64_t at) { bus_.load(at, bytes); }
   void intercept(Intercept i) { svm::set_intercept(vmcb_.control, i); }
   // Guest IDT gate (interrupt gate, selector 0x08) at `idt`.
   void gate(uint64_t idt, unsigned vector, uint64_t target) {
     const uint64_t lo = (target & 0xFFFF) | (uint64_t{0x08} << 16) | (uint64_t{0x8E} << 40) |
                         (((target >> 16) & 0xFFFF) << 48);
-    bus_.poke<uint64_t>(idt + vector * 16, lo);
-    bus_.poke<uint64_t>(idt + vector * 16 + 8, target >> 32);
+    bus_.template poke<uint64_t>(idt + vector * 16, lo);
+    bus_.template poke<uint64_t>(idt + vector * 16 + 8, target >> 32);
   }
   // Enters through the host-instruction path and runs until the next stop.
   StopReason enter_and_run() {
@@ -92,21 +94,31 @@ class SvmTest : public ::testing::Test {
   void build_npt(uint64_t unmapped_gpa = ~uint64_t{0}) {
     constexpr uint64_t kFlags = 0x7;  // P RW US
     const uint64_t pml4 = kNpt, pdpt = kNpt + 0x1000, pd = kNpt + 0x2000, pt0 = kNpt + 0x3000;
-    bus_.poke<uint64_t>(pml4, pdpt | kFlags);
-    bus_.poke<uint64_t>(pdpt, pd | kFlags);
-    bus_.poke<uint64_t>(pd, pt0 | kFlags);
+    bus_.template poke<uint64_t>(pml4, pdpt | kFlags);
+    bus_.template poke<uint64_t>(pdpt, pd | kFlags);
+    bus_.template poke<uint64_t>(pd, pt0 | kFlags);
     // One PD entry covers 2 MiB = 512 PTEs: PT at pt0 (4 KiB) covers 2 MiB.
     for (uint64_t i = 0; i < 512; ++i) {
       const uint64_t gpa = i << 12;
-      bus_.poke<uint64_t>(pt0 + 8 * i, gpa == unmapped_gpa ? 0 : (kGuestBase + gpa) | kFlags);
+      bus_.template poke<uint64_t>(pt0 + 8 * i, gpa == unmapped_gpa ? 0 : (kGuestBase + gpa) | kFlags);
     }
     vmcb_.control.nested_ctl |= svm::nested_ctl::kNpEnable;
     vmcb_.control.nested_cr3 = pml4;
   }
 
-  FlatBus bus_{4 << 20};
+  Bus& bus_;
   Core core_;
   svm::Vmcb vmcb_{};
+};
+
+struct FlatBusHolder {
+  FlatBus flat_bus{4 << 20};
+};
+
+/// The fixture over 4 MiB of flat test memory.
+class SvmTest : public FlatBusHolder, public SvmTestOn<FlatBus> {
+ protected:
+  explicit SvmTest(CoreConfig config = CoreConfig{}) : SvmTestOn<FlatBus>(flat_bus, std::move(config)) {}
 };
 
 }  // namespace snpemu::cpu::testing
