@@ -21,12 +21,17 @@ std::vector<CpuidLeaf> zen4_cpuid() {
       {0x80000001, kAnySubleaf, 0x00A10F11, 0, 0x20000025, 0x2C100800},
       // Address sizes: 52 physical, 57 linear bits. UNCONFIRMED for the modelled part.
       {0x80000008, kAnySubleaf, 0x00003934, 0x00000001 /* CLZERO */, 0, 0},
-      // SVM: revision 1, 32768 ASIDs. UNCONFIRMED: Genoa ASID count.
-      {0x8000000A, kAnySubleaf, 1, 0x8000, 0, 0},
+      // SVM: revision 1, 32768 ASIDs. EDX: the features the model implements: NP(0), NRIPS(3),
+      // VmcbClean(5, accepted; the model always reloads), FlushByAsid(6), DecodeAssists(7: CR/DR
+      // GPR, INVLPG address, INTn vector), PauseFilter(10). APM vol 3, E.4.9.
+      // UNCONFIRMED: Genoa ASID count.
+      {0x8000000A, kAnySubleaf, 1, 0x8000, 0, 0x000004E9},
       // SEV: EAX bit 0 SME, 1 SEV, 3 SEV-ES, 4 SEV-SNP; EBX[5:0] C-bit 51, [11:6] phys-reduction
-      // 1, [15:12] 4 VMPLs; ECX 1006 ASIDs, EDX min SEV ASID 1. PLATFORM-FACTS 0x8000_001F [L].
-      // UNCONFIRMED: the counts are those of one Genoa part, not read from hardware.
-      {0x8000001F, kAnySubleaf, 0x0000001B, 0x00004073, 1006, 1},
+      // 1, [15:12] 4 VMPLs; ECX 1006 ASIDs; EDX the first ASID of plain SEV guests (ASIDs below
+      // it are SEV-ES/SNP ASIDs: KVM's min_sev_asid). PLATFORM-FACTS 0x8000_001F [L].
+      // ESTIMATE: EDX is a BIOS setting ("SEV-ES ASID space limit"); 100 gives 99 SEV-ES/SNP
+      // ASIDs. The counts are those of one Genoa part, not read from hardware.
+      {0x8000001F, kAnySubleaf, 0x0000001B, 0x00004073, 1006, 100},
   };
 }
 

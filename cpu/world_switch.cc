@@ -303,8 +303,19 @@ Core::Enter Core::enter_guest(uint64_t vmcb_pa, uint64_t host_next_rip) {
   }
   // 2. Consistency checks (cpu/svm/vmrun_check.cc). A failure is #VMEXIT(VMEXIT_INVALID)
   //    without entering the guest.
+  // The capabilities the checks use come from this core's CPUID profile.
   svm::SvmCaps caps;
   caps.max_phys_addr_bits = config_.paging.maxphyaddr;
+  if (auto svm_leaf = find_cpuid(config_.cpuid, 0x8000000A, 0)) {
+    caps.nasid = svm_leaf->ebx;
+    caps.nested_paging = (svm_leaf->edx & 1) != 0;  // NP: CPUID 0x8000_000A EDX[0]
+  }
+  if (auto sev_leaf = find_cpuid(config_.cpuid, 0x8000001F, 0)) {
+    caps.sev = (sev_leaf->eax & 2) != 0;
+    caps.sev_es = (sev_leaf->eax & 8) != 0;
+    caps.max_sev_asid = sev_leaf->ecx;
+    caps.min_sev_asid = sev_leaf->edx;
+  }
   // SEV: the ASID's key from the memory controller (installed by the AMD-SP at ACTIVATE). The
   // VMSA of an SEV-ES guest is private memory, encrypted with that key. APM vol 2, 15.35.
   const bool sev = (c.nested_ctl & svm::nested_ctl::kSevEnable) != 0;
