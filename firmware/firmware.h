@@ -6,7 +6,8 @@
 //   report.cc        AttestationReport (0x4A0-byte layout), parse/serialize, TCB_VERSION decode
 //   certificate.cc   Certificate (X.509), VerifyingKey, VCEK -> ASK -> ARK chain check
 //   ecdsa.cc         ECDSA P-384/SHA-384: verify a report signature, RFC 6979 deterministic sign
-//   vcek.cc          ModelVcek: the deterministic model VCEK derived from a platform seed
+//   vcek.cc          ModelVcek: the deterministic model VCEK derived from a platform seed;
+//                    platform_seed_from_machine_seed (MachineConfig::seed -> platform seed)
 //   report_build.cc  ReportInputs -> a signed report (what MSG_REPORT_REQ produces)
 //   id_block.cc      IdBlock, IdAuth, SnpPublicKey and the SNP_LAUNCH_FINISH ID-block checks
 //   measure.cc       PageInfo and LaunchDigest: the SNP_LAUNCH_UPDATE SHA-384 chain
@@ -359,6 +360,11 @@ class ModelVcek {
   std::array<uint8_t, 48> d_be_;
   VerifyingKey public_key_;
 };
+
+/// The platform seed of a machine whose MachineConfig::seed is `machine_seed`, so that the
+/// machine's firmware and `snpemu vcek --pem` agree on the VCEK:
+///   SHA-384("snpemu platform seed v1" || u64le(machine_seed))   (48 bytes)
+std::vector<uint8_t> platform_seed_from_machine_seed(uint64_t machine_seed);
 
 // ===== report_build.cc ========================================================================
 

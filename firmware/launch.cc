@@ -92,8 +92,11 @@ Status Firmware::snp_launch_update(Hpa buf) {
   for (const LaunchedPage& p : c.launched) {
     if (p.pfn == pfn) return fail(Status::kInvalidPageState, where + "was already launched");
     // UNCONFIRMED: two host pages for one GPA in one launch are refused (the guest would have
-    // two backings for one address).
-    if (rmp_->entry(p.pfn).gpa == e.gpa) {
+    // two backings for one address). VMSA pages are exempt among themselves: KVM gives every
+    // vCPU's VMSA the same GPA 0xFFFF_FFFF_F000 (PLATFORM-FACTS 8.3 [L]), and they are not
+    // guest memory.
+    const bool both_vmsa = p.type == PageType::kVmsa && cmd->page_type == PageType::kVmsa;
+    if (!both_vmsa && rmp_->entry(p.pfn).gpa == e.gpa) {
       return fail(Status::kInvalidParam,
                   where + "has GPA " + hex(e.gpa.value) + ", already launched");
     }

@@ -76,4 +76,12 @@ std::expected<void, FwError> ModelVcek::sign_report(AttestationReport& report) c
   return {};
 }
 
+std::vector<uint8_t> platform_seed_from_machine_seed(uint64_t machine_seed) {
+  const auto tag = ossl::bytes_of("snpemu platform seed v1");
+  std::vector<uint8_t> input(tag.begin(), tag.end());
+  for (int i = 0; i < 8; ++i) input.push_back(static_cast<uint8_t>(machine_seed >> (8 * i)));
+  const Digest384 d = sha384(input);
+  return std::vector<uint8_t>(d.begin(), d.end());
+}
+
 }  // namespace snpemu::fw

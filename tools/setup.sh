@@ -16,6 +16,7 @@ PACKAGES=(
   libssl-dev              # OpenSSL libcrypto (firmware crypto)
   libunicorn-dev          # test oracle: instruction semantics
   libzydis-dev            # test oracle: instruction decoding
+  nlohmann-json3-dev      # JSON (snpemu measure --manifest)
 )
 
 missing=()

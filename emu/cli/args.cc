@@ -35,6 +35,21 @@ std::expected<uint64_t, std::string> parse_uint(std::string_view text) {
   return v;
 }
 
+std::expected<uint64_t, std::string> parse_number(std::string_view text) {
+  if (!text.starts_with("0x") && !text.starts_with("0X")) return parse_uint(text);
+  const std::string_view digits = text.substr(2);
+  uint64_t v = 0;
+  auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v, 16);
+  if (ec == std::errc::result_out_of_range) {
+    return std::unexpected("number '" + printable(text) + "' does not fit in 64 bits");
+  }
+  if (digits.empty() || ec != std::errc() || ptr != digits.data() + digits.size()) {
+    return std::unexpected("expected a number such as 0x30000 or 196608, got '" + printable(text) +
+                           "'");
+  }
+  return v;
+}
+
 std::expected<uint64_t, std::string> parse_size(std::string_view text) {
   size_t digits = 0;
   while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
@@ -135,7 +150,7 @@ std::expected<void, std::string> parse_options(std::span<const std::string_view>
                              "': " + r.error());
     }
   }
-  if (next_positional < positionals.size()) {
+  if (next_positional < positionals.size() && !positionals[next_positional].optional) {
     return std::unexpected("missing argument " + std::string(positionals[next_positional].name));
   }
   return {};
@@ -146,7 +161,9 @@ std::string format_usage(std::string_view command, std::string_view summary,
                          std::span<const PositionalSpec> positionals) {
   std::string out = "usage: snpemu " + std::string(command);
   if (!options.empty()) out += " [options]";
-  for (const PositionalSpec& p : positionals) out += " " + std::string(p.name);
+  for (const PositionalSpec& p : positionals) {
+    out += p.optional ? " [" + std::string(p.name) + "]" : " " + std::string(p.name);
+  }
   out += "\n\n" + std::string(summary) + "\n";
   if (!positionals.empty() || !options.empty()) out += "\n";
   for (const PositionalSpec& p : positionals) {

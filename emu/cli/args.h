@@ -26,6 +26,9 @@ std::expected<uint64_t, std::string> parse_size(std::string_view text);
 /// Parses a non-negative decimal integer that fits in 64 bits.
 std::expected<uint64_t, std::string> parse_uint(std::string_view text);
 
+/// Parses a 64-bit number written in hex with a 0x prefix ("0x30000") or in decimal.
+std::expected<uint64_t, std::string> parse_number(std::string_view text);
+
 /// One option of a subcommand.
 struct OptionSpec {
   std::string_view name;        // without the leading "--"
@@ -40,6 +43,7 @@ struct PositionalSpec {
   std::string_view name;  // e.g. "IMAGE.elf"
   std::string_view help;
   std::function<std::expected<void, std::string>(std::string_view)> apply;
+  bool optional = false;  // may be left out (usage shows it in brackets)
 };
 
 /// The value handler of an option or positional.

@@ -4,15 +4,17 @@
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
-#include <fstream>
 #include <iterator>
 #include <string>
 #include <vector>
 
 #include "emu/cli/args.h"
+#include "emu/cli/manifest.h"
 #include "emu/exec/bare_metal.h"
 #include "emu/machine_config.h"
 #include "emu/mem/memory.h"
+#include "emu/vmm/launch_plan.h"
+#include "firmware/firmware.h"
 
 namespace snpemu::cli {
 namespace {
@@ -56,23 +58,6 @@ OptionSpec mem_option(MachineConfig& config) {
             if (auto ok = validate(config); !ok) return std::unexpected(ok.error());
             return {};
           }};
-}
-
-// Reads a whole file; a precise message if it cannot. Images above 1 GiB are refused.
-std::expected<std::vector<uint8_t>, std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) return std::unexpected("cannot open '" + printable(path) + "'");
-  const std::streamoff size = in.tellg();
-  if (size < 0) return std::unexpected("cannot read '" + printable(path) + "'");
-  if (size > (std::streamoff{1} << 30)) {
-    return std::unexpected("'" + printable(path) + "' is larger than 1 GiB");
-  }
-  std::vector<uint8_t> bytes(static_cast<size_t>(size));
-  in.seekg(0);
-  if (!in.read(reinterpret_cast<char*>(bytes.data()), size)) {
-    return std::unexpected("cannot read '" + printable(path) + "'");
-  }
-  return bytes;
 }
 
 constexpr std::string_view kRunSummary =
@@ -137,7 +122,7 @@ int exec_main(std::string_view name, std::span<const std::string_view> args, std
                                   out, err, &done);
   if (done) return status;
 
-  auto file = read_file(image);
+  auto file = read_whole_file(image);
   if (!file) {
     err << "snpemu exec: " << file.error() << "\n";
     return kExitFailure;
@@ -179,20 +164,150 @@ int replay_main(std::string_view name, std::span<const std::string_view> args, s
   return not_yet(name, err);
 }
 
+std::string to_hex(std::span<const uint8_t> bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (const uint8_t b : bytes) {
+    out += kDigits[b >> 4];
+    out += kDigits[b & 15];
+  }
+  return out;
+}
+
+constexpr std::string_view kMeasureSummary =
+    "Prints the expected SNP launch digest (96 lower-case hex digits) without running the guest:\n"
+    "of GUEST.elf as the VMM launches it (see emu/vmm/launch_plan.h), or of the explicit page\n"
+    "list in a --manifest LAUNCH.json (see README, `snpemu measure`).";
+
 int measure_main(std::string_view name, std::span<const std::string_view> args, std::ostream& out,
                  std::ostream& err) {
+  vmm::LaunchOptions launch;
+  std::string image, manifest;
+  bool plan_option = false;  // an option that only applies to GUEST.elf was given
+  uint64_t vcpus = launch.vcpus;
+  const OptionSpec options[] = {
+      {"manifest", "LAUNCH.json", "measure this explicit page list instead of an ELF",
+       store_string(manifest)},
+      {"vcpus", "N", "number of vCPUs, one VMSA each (default 1)",
+       [&](std::string_view v) -> std::expected<void, std::string> {
+         auto n = parse_uint(v);
+         if (!n) return std::unexpected(n.error());
+         if (*n == 0 || *n > vmm::kMaxVcpus) {
+           return std::unexpected("expected 1.." + std::to_string(vmm::kMaxVcpus));
+         }
+         vcpus = *n;
+         plan_option = true;
+         return {};
+       }},
+      {"policy", "P", "guest policy for LAUNCH_START (default 0x30000; not in the digest)",
+       [&](std::string_view v) -> std::expected<void, std::string> {
+         auto n = parse_number(v);
+         if (!n) return std::unexpected(n.error());
+         launch.policy = *n;
+         plan_option = true;
+         return {};
+       }},
+      {"guest-features", "F", "VMSA SEV_FEATURES (default 0x1, SNP active)",
+       [&](std::string_view v) -> std::expected<void, std::string> {
+         auto n = parse_number(v);
+         if (!n) return std::unexpected(n.error());
+         launch.sev_features = *n;
+         plan_option = true;
+         return {};
+       }},
+  };
+  const PositionalSpec positionals[] = {
+      {"GUEST.elf", "ELF64 guest image to launch", store_string(image), /*optional=*/true},
+  };
   bool done = false;
-  const int status = finish_parse(name, "Computes the SNP launch measurement of a guest.",
-                                  parse_options(args, {}, {}), {}, {}, out, err, &done);
+  const int status = finish_parse(name, kMeasureSummary, parse_options(args, options, positionals),
+                                  options, positionals, out, err, &done);
   if (done) return status;
-  return not_yet(name, err);
+  launch.vcpus = static_cast<uint32_t>(vcpus);
+  if (!manifest.empty() && !image.empty()) {
+    return usage_error(name, "give either GUEST.elf or --manifest, not both", err);
+  }
+  if (manifest.empty() && image.empty()) {
+    return usage_error(name, "missing argument GUEST.elf (or --manifest LAUNCH.json)", err);
+  }
+  if (!manifest.empty() && plan_option) {
+    return usage_error(name,
+                       "--vcpus, --policy and --guest-features apply to GUEST.elf, not to "
+                       "--manifest",
+                       err);
+  }
+  std::vector<vmm::LaunchRange> ranges;
+  if (!manifest.empty()) {
+    auto parsed = read_manifest(manifest);
+    if (!parsed) {
+      err << "snpemu measure: " << parsed.error() << "\n";
+      return kExitUsage;  // a malformed manifest, like a malformed command line
+    }
+    ranges = std::move(*parsed);
+  } else {
+    if (auto ok = vmm::check_options(launch); !ok)
+      return usage_error(name, ok.error().message, err);
+    auto file = read_whole_file(image);
+    if (!file) {
+      err << "snpemu measure: " << file.error() << "\n";
+      return kExitFailure;
+    }
+    auto plan = vmm::make_launch_plan(*file, launch);
+    if (!plan) {
+      err << "snpemu measure: " << printable(image) << ": " << plan.error().message << "\n";
+      return kExitFailure;
+    }
+    ranges = std::move(plan->ranges);
+  }
+  auto digest = vmm::measure(ranges);
+  if (!digest) {
+    err << "snpemu measure: " << digest.error().message << "\n";
+    return manifest.empty() ? kExitFailure : kExitUsage;
+  }
+  out << to_hex(*digest) << "\n";
+  return kExitOk;
+}
+
+int vcek_main(std::string_view name, std::span<const std::string_view> args, std::ostream& out,
+              std::ostream& err) {
+  MachineConfig config;
+  bool pem = false;
+  const OptionSpec options[] = {
+      {"pem", "", "print the public key as SubjectPublicKeyInfo PEM",
+       [&pem](std::string_view) -> std::expected<void, std::string> {
+         pem = true;
+         return {};
+       }},
+      {"seed", "N", "machine seed, as for `snpemu run --seed` (decimal)", store_uint(config.seed)},
+  };
+  bool done = false;
+  const int status = finish_parse(
+      name,
+      "Prints the model VCEK's public key (P-384), which verifies every attestation report the\n"
+      "model firmware of a machine with this seed signs.",
+      parse_options(args, options, {}), options, {}, out, err, &done);
+  if (done) return status;
+  if (!pem) return usage_error(name, "choose an output format: --pem", err);
+  auto vcek = fw::ModelVcek::derive(fw::platform_seed_from_machine_seed(config.seed));
+  if (!vcek) {
+    err << "snpemu vcek: " << vcek.error().message << "\n";
+    return kExitFailure;
+  }
+  auto text = vcek->public_key_pem();
+  if (!text) {
+    err << "snpemu vcek: " << text.error().message << "\n";
+    return kExitFailure;
+  }
+  out << *text;
+  return kExitOk;
 }
 
 constexpr Command kCommands[] = {
     {"run", kRunSummary, run_main},
     {"exec", "run a bare-metal ELF64 image on one core", exec_main},
     {"replay", "replay a recorded trace against the models", replay_main},
-    {"measure", "compute an SNP launch measurement", measure_main},
+    {"measure", "print the expected SNP launch digest of a guest or manifest", measure_main},
+    {"vcek", "print the model VCEK public key", vcek_main},
 };
 
 std::string top_usage() {

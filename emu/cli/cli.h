@@ -3,10 +3,14 @@
 //   snpemu [run] [options]           run the built-in default scenario
 //   snpemu exec IMAGE.elf [options]  run a bare-metal ELF64 image on one core
 //   snpemu replay TRACE [options]    replay a recorded trace against the models
-//   snpemu measure [options]         compute an SNP launch measurement
+//   snpemu measure GUEST.elf [--vcpus N] [--policy P] [--guest-features F]
+//                                    print the expected SNP launch digest of an ELF guest
+//   snpemu measure --manifest LAUNCH.json   ... of an explicit page list (emu/cli/manifest.h)
+//   snpemu vcek --pem [--seed N]     print the model VCEK public key (PEM)
 //   snpemu --help | --version
 //
-// Exit status: 0 success, 1 the job failed, 2 bad command line (one precise line on stderr).
+// Exit status: 0 success, 1 the job failed, 2 bad command line or malformed manifest (one precise
+// line on stderr).
 #pragma once
 
 #include <ostream>

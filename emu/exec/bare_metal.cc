@@ -7,25 +7,19 @@
 #include "base/hex.h"
 #include "cpu/cpu.h"
 #include "emu/elf/elf.h"
+#include "emu/exec/boot_layout.h"
 #include "emu/mem/memory.h"
 
 namespace snpemu {
 namespace {
 
-// Low-memory layout of the loader (documented in bare_metal.h).
-constexpr uint64_t kPml4 = 0x1000;
-constexpr uint64_t kPdpt = 0x2000;
-constexpr uint64_t kPd0 = 0x3000;  // four page directories: 0x3000..0x6FFF
-constexpr uint64_t kGdt = 0x7000;
-constexpr uint64_t kStackBottom = 0x8000;
-constexpr uint64_t kStackTop = 0x80000;
-constexpr uint64_t kLoaderEnd = kStackTop;
+// Low-memory layout of the loader (documented in bare_metal.h; shared with the VMM's launch plan
+// through boot_layout.h).
+using boot::kGdt;
+using boot::kLoaderEnd;
+using boot::kPml4;
+using boot::kStackTop;
 constexpr uint64_t kMinMemory = 2 << 20;
-
-// Page-table entry bits. APM vol 2, 5.3.3 (long-mode page-table entries).
-constexpr uint64_t kPteP = 1u << 0;
-constexpr uint64_t kPteRw = 1u << 1;
-constexpr uint64_t kPtePs = 1u << 7;
 
 // Ports. isa-debug-exit and the debug console follow QEMU's devices; COM1 is the PC UART.
 constexpr uint16_t kDebugConsolePort = 0xE9;
@@ -83,22 +77,10 @@ class BareMetalBus final : public cpu::CpuBus {
   uint32_t exit_value_ = 0;
 };
 
-// Identity-maps [0, 4 GiB) with 2 MiB pages and writes a flat 64-bit GDT.
+// Identity-maps [0, 4 GiB) with 2 MiB pages and writes a flat 64-bit GDT (boot_layout.h).
 void build_loader_structures(Memory& memory) {
-  (void)memory.write64(Hpa{kPml4}, kPdpt | kPteP | kPteRw);
-  for (uint64_t i = 0; i < 4; ++i) {
-    const uint64_t pd = kPd0 + i * kPageSize;
-    (void)memory.write64(Hpa{kPdpt + 8 * i}, pd | kPteP | kPteRw);
-    for (uint64_t j = 0; j < 512; ++j) {
-      const uint64_t pa = (i << 30) | (j << 21);
-      (void)memory.write64(Hpa{pd + 8 * j}, pa | kPteP | kPteRw | kPtePs);
-    }
-  }
-  // GDT: null, 0x08 64-bit code (P, DPL0, S, execute/read, L), 0x10 data (P, S, read/write).
-  // APM vol 2, 4.8 (long-mode segment descriptors).
-  (void)memory.write64(Hpa{kGdt}, 0);
-  (void)memory.write64(Hpa{kGdt + 8}, 0x00209A0000000000ull);
-  (void)memory.write64(Hpa{kGdt + 16}, 0x0000920000000000ull);
+  (void)memory.write(Hpa{kPml4}, boot::page_tables_image(/*entry_bits=*/0));
+  (void)memory.write(Hpa{kGdt}, boot::gdt_page_image());
 }
 
 cpu::ArchState initial_state(uint64_t entry) {
@@ -108,7 +90,7 @@ cpu::ArchState initial_state(uint64_t entry) {
   s.cr3 = kPml4;
   s.cr4 = cpu::ctl::kCr4Pae;
   s.efer = cpu::ctl::kEferLme | cpu::ctl::kEferLma | cpu::ctl::kEferNxe;
-  s.gdtr = cpu::DescriptorTable{kGdt, 3 * 8 - 1};
+  s.gdtr = cpu::DescriptorTable{kGdt, boot::kGdtLimit};
   s.rflags = cpu::flag::kFixed1;  // interrupts disabled
   return s;
 }

@@ -9,7 +9,8 @@
 //   interrupts enabled and no interrupt source (the guest would sleep forever).
 // Bytes written to port 0xE9 and to COM1's transmit register (0x3F8) go to `console`, in order.
 //
-// Fixed low-memory layout set up by the loader (the image must not overlap it):
+// Fixed low-memory layout set up by the loader (the image must not overlap it; defined in
+// emu/exec/boot_layout.h and shared with the VMM's SNP launch plan, emu/vmm/launch_plan.h):
 //   0x1000-0x6FFF  page tables (PML4, PDPT, 4 page directories of 2 MiB pages)
 //   0x7000-0x7FFF  GDT (null, 64-bit code, data)
 //   0x8000-0x7FFFF stack, RSP starts at 0x80000

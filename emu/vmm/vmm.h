@@ -3,6 +3,10 @@
 //   convert.cc   convert_memory (KVM_SET_MEMORY_ATTRIBUTES + discard of the old backing),
 //                handle_map_gpa_range (KVM_EXIT_HYPERCALL / KVM_HC_MAP_GPA_RANGE),
 //                handle_memory_fault (KVM_EXIT_MEMORY_FAULT: implicit conversion)
+//   launch_plan.h/.cc  (//emu/vmm:launch_plan, its own header: no KVM model needed)
+//                make_launch_plan (the LAUNCH_UPDATE ranges an SNP guest ELF is launched with:
+//                image, boot page tables and GDT, stack, secrets and CPUID pages, one VMSA per
+//                vCPU), initial_vmsa, measure (the launch digest via firmware/ LaunchDigest)
 //
 // What a VMM does on these exits is not KVM ABI; the model follows QEMU's kvm_convert_memory
 // (set the attributes, then discard the side the range left: the shared pages when it becomes

@@ -68,7 +68,7 @@ TEST(Cli, HelpAndVersionSucceed) {
   EXPECT_EQ(run({"--version"}).out, std::string(kVersion) + "\n");
   const Outcome help = run({"--help"});
   EXPECT_EQ(help.status, kExitOk);
-  for (const char* cmd : {"run", "exec", "replay", "measure"}) {
+  for (const char* cmd : {"run", "exec", "replay", "measure", "vcek"}) {
     EXPECT_NE(help.out.find(cmd), std::string::npos) << "help lists " << cmd;
   }
   const Outcome exec_help = run({"exec", "--help"});
@@ -95,7 +95,7 @@ INSTANTIATE_TEST_SUITE_P(
     Errors, CliBadLine,
     ::testing::Values(
         BadLine{{"frob"},
-                "snpemu: unknown command 'frob' (commands: run, exec, replay, measure)\n"},
+                "snpemu: unknown command 'frob' (commands: run, exec, replay, measure, vcek)\n"},
         BadLine{{"--frob"}, "snpemu run: unknown option '--frob' (see snpemu run --help)\n"},
         BadLine{{"run", "-x"}, "snpemu run: unknown option '-x' (see snpemu run --help)\n"},
         BadLine{{"run", "--mem"},
@@ -118,7 +118,7 @@ INSTANTIATE_TEST_SUITE_P(
                 "snpemu replay: unexpected argument 'u' (see snpemu replay --help)\n"},
         BadLine{{"bad\ncommand"},
                 "snpemu: unknown command 'bad\\x0acommand' (commands: run, exec, replay, "
-                "measure)\n"},
+                "measure, vcek)\n"},
         BadLine{{"run", "--mem", "4\n"},
                 "snpemu run: bad value '4\\x0a' for --mem: expected a size such as 4G, 512M or "
                 "1048576, got '4\\x0a' (see snpemu run --help)\n"},

@@ -35,4 +35,30 @@ check exec_limit 1 exec "$guest" --max-insns 100
 grep -q "ended by instruction limit" "$TEST_TMPDIR/err" || { echo "FAIL exec limit: $(cat "$TEST_TMPDIR/err")"; fail=1; }
 check exec_not_elf 1 exec "$bin"
 grep -q "ELF: e_type 3 is not ET_EXEC (2)" "$TEST_TMPDIR/err" || { echo "FAIL exec of a non-image: $(cat "$TEST_TMPDIR/err")"; fail=1; }
+# measure: one line of 96 lower-case hex digits on stdout, nothing on stderr.
+check measure_elf 0 measure "$guest"
+grep -qxE '[0-9a-f]{96}' "$TEST_TMPDIR/out" && [ "$(wc -l <"$TEST_TMPDIR/out")" = 1 ] || { echo "FAIL measure stdout: $(cat "$TEST_TMPDIR/out")"; fail=1; }
+[ -s "$TEST_TMPDIR/err" ] && { echo "FAIL measure: stderr not empty"; fail=1; }
+one_vcpu=$(cat "$TEST_TMPDIR/out")
+check measure_elf_2 0 measure "$guest" --vcpus 2
+[ "$(cat "$TEST_TMPDIR/out")" != "$one_vcpu" ] || { echo "FAIL measure: --vcpus 2 gave the 1-vCPU digest"; fail=1; }
+check measure_elf_bad_vcpus 2 measure "$guest" --vcpus 0
+# A one-zero-page manifest; the answer was computed with Python hashlib over PAGE_INFO.
+printf '{"pages": [{"type": "zero", "gpa": "0x800000"}]}' >"$TEST_TMPDIR/zero.json"
+check measure_manifest 0 measure --manifest "$TEST_TMPDIR/zero.json"
+grep -qx '4472405c6dbc65e5629805f2be1b3df74eb119841eff12466c24f43e67083c23df5e645b2742b6d9aa0f943e095cebaa' "$TEST_TMPDIR/out" || { echo "FAIL measure manifest digest: $(cat "$TEST_TMPDIR/out")"; fail=1; }
+printf '{"pages": [{"type": "zero", "gpa": "0x1001"}]}' >"$TEST_TMPDIR/bad.json"
+check measure_bad_manifest 2 measure --manifest "$TEST_TMPDIR/bad.json"
+[ "$(wc -l <"$TEST_TMPDIR/err")" = 1 ] || { echo "FAIL bad manifest: not one line"; fail=1; }
+[ -s "$TEST_TMPDIR/out" ] && { echo "FAIL bad manifest: stdout not empty"; fail=1; }
+grep -q "pages\[0\].gpa: 0x1001 is not 4 KiB aligned" "$TEST_TMPDIR/err" || { echo "FAIL bad manifest message: $(cat "$TEST_TMPDIR/err")"; fail=1; }
+
+# vcek --pem: a PEM public key; if the openssl tool is installed, it reads it as P-384.
+check vcek_pem 0 vcek --pem
+head -1 "$TEST_TMPDIR/out" | grep -qx -- "-----BEGIN PUBLIC KEY-----" || { echo "FAIL vcek: $(head -1 "$TEST_TMPDIR/out")"; fail=1; }
+tail -1 "$TEST_TMPDIR/out" | grep -qx -- "-----END PUBLIC KEY-----" || { echo "FAIL vcek: $(tail -1 "$TEST_TMPDIR/out")"; fail=1; }
+if command -v openssl >/dev/null; then
+  openssl pkey -pubin -in "$TEST_TMPDIR/out" -noout -text 2>&1 | grep -q "secp384r1" || { echo "FAIL vcek: openssl does not read a P-384 key"; fail=1; }
+fi
+check vcek_no_format 2 vcek
 exit $fail
