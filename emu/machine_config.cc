@@ -40,7 +40,8 @@ std::string describe(const MachineConfig& config) {
   std::snprintf(seed, sizeof seed, "0x%016" PRIx64, config.seed);
   return "memory: " + human_size(config.mem_bytes) + " (" + std::to_string(config.mem_bytes) +
          " bytes, sparse)\n" + "cores: " + std::to_string(config.cores) + "\n" +
-         "cpu profile: " + config.cpu_profile + "\n" + "seed: " + seed + "\n";
+         "cpu profile: " + config.cpu_profile + "\n" + "snp: " + (config.snp ? "on" : "off") +
+         "\n" + "seed: " + seed + "\n";
 }
 
 }  // namespace snpemu

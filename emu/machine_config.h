@@ -18,6 +18,9 @@ struct MachineConfig {
   uint32_t cores = 1;
   /// CPU timing profile name.
   std::string cpu_profile = "zen4";
+  /// SEV-SNP enabled (SYSCFG.SNP_EN): the machine reserves an RMP covering all RAM at the top
+  /// of memory and every core checks guest and host accesses against it.
+  bool snp = true;
   /// Seed for every model-internal pseudo-random choice (keys, platform secrets).
   uint64_t seed = 0x534E'5045'4D55'0001;  // "SNPEMU" + 1
 
