@@ -14,15 +14,31 @@
 //   invariants.cc         Vm::check_invariants: no page lost or double-owned
 //   serialize.cc          serialize() of MemoryAttributes, PagePool and Vm (STYLE rule 10)
 //
+// The SVM side (issue 4 item 7), in sub-headers included at the end of this file:
+//   kvm_run.h             KvmRun, the kvm_run exit record; KVM_EXIT_*, KVM_HC_*, KVM_E* values
+//   npt.h / npt.cc        Npt: the nested page table built on demand (the Vm's MmuNotifier)
+//   exit.h                the exit layer's API, defined in:
+//     cpuid_table.cc      CpuidTable (KVM_SET_CPUID2)
+//     pio.cc              PioDevices: debug console 0xE9, Uart16550 on COM1
+//     guest_access.cc     guest-virtual/physical access for emulation (internal)
+//     exit_table.cc       handle_exit(): prologue, handler table, unexpected/invalid exits
+//     exit_cpuid.cc, exit_msr.cc, exit_ioio.cc, exit_string_io.cc, exit_npf.cc,
+//     exit_vmmcall.cc, exit_misc.cc   one file per handler family
+//     completion.cc       complete_userspace_exit(), prepare_vmrun()
+//     exit_serialize.cc   serialize() of Npt, CpuidTable, PioDevices/Uart16550, VcpuState
+//     vmcb_init.cc        create_permission_maps(), init_vmcb(), init_long_mode_save_area()
+//
 // Sources (facts only, no code): Linux virt/kvm/kvm_main.c, virt/kvm/guest_memfd.c,
 // arch/x86/kvm/mmu/mmu.c, arch/x86/kvm/svm/svm.c, include/uapi/linux/kvm.h; PLATFORM-FACTS
 // sections 4.8, 4.9, 6, 7. Nothing here knows a core or the RMP: the RMP layer attaches through
-// GmemArchHooks, the NPT owner through mmu_invalidate_seq(). No global state; deterministic.
+// GmemArchHooks, the NPT through MmuNotifier and mmu_invalidate_seq(). No global state;
+// deterministic.
 #pragma once
 
 #include <cstdint>
 #include <expected>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <optional>
@@ -48,6 +64,7 @@ enum class KvmErrno : uint8_t {
   kEfault,  ///< EFAULT 14: no backing for the access (e.g. private access to a non-gmem slot)
   kEio,     ///< EIO 5: internal inconsistency KVM would WARN about
   kEfbig,   ///< EFBIG 27: fallocate offset + len beyond the largest file offset
+  kE2big,   ///< E2BIG 7: KVM_SET_CPUID2 with more than KVM_MAX_CPUID_ENTRIES entries
 };
 /// "EINVAL", "EEXIST", ...
 const char* errno_name(KvmErrno e);
@@ -364,6 +381,15 @@ struct NpfResult {
 
 // ============================================================================================== vm.cc
 
+/// Receives the GFN ranges whose mappings must be zapped (KVM's mmu notifier /
+/// kvm_mmu_invalidate_range_add + kvm_unmap_gfn_range). The NPT (npt.h) implements it. Called
+/// after mmu_invalidate_seq() moved to `seq`; an implementation must not call back into the Vm.
+class MmuNotifier {
+ public:
+  virtual ~MmuNotifier() = default;
+  virtual void invalidate_gfn_range(GfnRange range, uint64_t seq) = 0;
+};
+
 /// How a Vm is built: its type, the host regions of its two pools, and the arch hooks.
 struct VmConfig {
   VmType type = VmType::kDefault;
@@ -441,6 +467,8 @@ class Vm {
   /// Bumped whenever mappings must be zapped (attribute change, slot delete/move, punch hole,
   /// shared discard): an NPT cache compares it (kvm->mmu_invalidate_seq).
   uint64_t mmu_invalidate_seq() const { return mmu_invalidate_seq_; }
+  /// Installs the receiver of zapped GFN ranges (not owned; nullptr removes it). One per VM.
+  void set_mmu_notifier(MmuNotifier* notifier) { notifier_ = notifier; }
   /// The WARN_ON_ONCE for synthetic bits from hardware.
   const WarnOnce& synthetic_bit_warning() const { return synthetic_warning_; }
   const PagePool& shared_pool() const { return shared_pool_; }
@@ -462,7 +490,9 @@ class Vm {
   Vm(VmType type, PagePool shared, PagePool priv, GmemArchHooks* hooks);
   KvmResult<void> gmem_bind(Memslot& slot, uint32_t fd, uint64_t offset);
   void gmem_unbind(const Memslot& slot);
-  void zap() { ++mmu_invalidate_seq_; }
+  // One invalidation: bumps mmu_invalidate_seq once, then tells the notifier every range.
+  void zap(std::initializer_list<GfnRange> ranges) { zap(std::vector<GfnRange>(ranges)); }
+  void zap(const std::vector<GfnRange>& ranges);
   FaultOutcome faultin_private(const Memslot& slot, const FaultRequest& fault);
   FaultOutcome faultin_shared(const Memslot& slot, const FaultRequest& fault);
 
@@ -477,6 +507,12 @@ class Vm {
   std::map<uint64_t, Pfn> shared_pages_;            // VMM page address -> backing page
   uint64_t mmu_invalidate_seq_ = 0;
   WarnOnce synthetic_warning_;
+  MmuNotifier* notifier_ = nullptr;
 };
 
 }  // namespace snpemu::hv
+
+// The SVM side (see the table of contents): after the declarations above, which they use.
+#include "emu/hv/kvm_run.h"  // IWYU pragma: export
+#include "emu/hv/npt.h"      // IWYU pragma: export
+#include "emu/hv/exit.h"     // IWYU pragma: export

@@ -12,6 +12,7 @@ const char* errno_name(KvmErrno e) {
     case KvmErrno::kEfault: return "EFAULT";
     case KvmErrno::kEio: return "EIO";
     case KvmErrno::kEfbig: return "EFBIG";
+    case KvmErrno::kE2big: return "E2BIG";
   }
   return "E?";
 }
@@ -26,6 +27,7 @@ int errno_value(KvmErrno e) {
     case KvmErrno::kEfault: return 14;
     case KvmErrno::kEio: return 5;
     case KvmErrno::kEfbig: return 27;
+    case KvmErrno::kE2big: return 7;
   }
   return 0;
 }

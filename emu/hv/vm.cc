@@ -1,4 +1,5 @@
 // emu/hv/vm.cc: the memory side of one KVM VM: memslots, attributes, guest_memfd, both pools.
+#include <algorithm>
 #include <iterator>
 
 #include "emu/hv/hv.h"
@@ -108,7 +109,7 @@ KvmResult<MemslotChange> Vm::set_user_memory_region(const KvmUserspaceMemoryRegi
       return fail(KvmErrno::kEinval, "delete of slot " + std::to_string(id) +
                                          " that does not exist (kvm_set_memory_region)");
     }
-    zap();
+    zap({GfnRange{old->base_gfn, old->end_gfn()}});
     gmem_unbind(*old);
     memslots_.remove(id);
     return MemslotChange::kDelete;
@@ -168,7 +169,7 @@ KvmResult<MemslotChange> Vm::set_user_memory_region(const KvmUserspaceMemoryRegi
     gmems_[slot.gmem->guest_memfd - 1]->bindings_[slot.gmem->pgoff] =
         GuestMemfd::Binding{slot.gmem->pgoff + slot.npages, id};
   }
-  if (change == MemslotChange::kMove) zap();
+  if (change == MemslotChange::kMove) zap({GfnRange{old->base_gfn, old->end_gfn()}});
   memslots_.install(slot);
   return change;
 }
@@ -179,7 +180,7 @@ KvmResult<bool> Vm::set_memory_attributes(const KvmMemoryAttributes& args) {
   auto range = check_memory_attributes(args, supported_memory_attributes(type_));
   if (!range) return std::unexpected(range.error());
   const bool changed = attributes_.set(*range, args.attributes);
-  if (changed) zap();
+  if (changed) zap({*range});
   return changed;
 }
 
@@ -202,7 +203,15 @@ KvmResult<uint64_t> Vm::gmem_punch_hole(uint32_t fd, uint64_t offset, uint64_t l
   const uint64_t start = offset >> kPageShift, end = (offset + len) >> kPageShift;
   auto b = gmem.bindings_.upper_bound(start);
   if (b != gmem.bindings_.begin() && std::prev(b)->second.end > start) --b;
-  if (b != gmem.bindings_.end() && b->first < end) zap();  // kvm_gmem_invalidate_begin
+  std::vector<GfnRange> bound;  // kvm_gmem_invalidate_begin: the GFNs of every bound slot
+  for (; b != gmem.bindings_.end() && b->first < end; ++b) {
+    const Memslot* slot = memslots_.by_id(b->second.slot_id);
+    if (slot == nullptr) continue;
+    const uint64_t lo = std::max(start, b->first), hi = std::min(end, b->second.end);
+    bound.push_back(GfnRange{Gfn{slot->base_gfn.value + (lo - b->first)},
+                             Gfn{slot->base_gfn.value + (hi - b->first)}});
+  }
+  if (!bound.empty()) zap(bound);
 
   uint64_t freed = 0;
   auto it = gmem.pages_.lower_bound(start);
@@ -244,6 +253,12 @@ KvmResult<Pfn> Vm::gmem_populate(Gfn gfn,
   return it->second.pfn;
 }
 
+void Vm::zap(const std::vector<GfnRange>& ranges) {
+  ++mmu_invalidate_seq_;
+  if (notifier_ == nullptr) return;
+  for (const GfnRange& r : ranges) notifier_->invalidate_gfn_range(r, mmu_invalidate_seq_);
+}
+
 KvmResult<Pfn> Vm::shared_page(uint64_t hva) {
   const uint64_t page = hva & ~kPageOffsetMask;
   if (auto it = shared_pages_.find(page); it != shared_pages_.end()) return it->second;
@@ -272,7 +287,19 @@ uint64_t Vm::discard_shared(uint64_t hva, uint64_t len) {
     it = shared_pages_.erase(it);
     ++freed;
   }
-  if (freed != 0) zap();  // the mmu notifier invalidates the GFNs mapping these pages
+  if (freed != 0) {
+    // The mmu notifier invalidates the GFNs of every slot whose VMM range overlaps.
+    std::vector<GfnRange> ranges;
+    for (const Memslot* slot : memslots_.all()) {
+      const uint64_t s0 = slot->userspace_addr, s1 = s0 + (slot->npages << kPageShift);
+      const uint64_t lo = std::max(first, s0), hi = std::min(last, s1);
+      if (lo >= hi) continue;
+      const uint64_t g0 = slot->base_gfn.value + ((lo - s0) >> kPageShift);
+      const uint64_t g1 = slot->base_gfn.value + ((hi - s0 + kPageOffsetMask) >> kPageShift);
+      ranges.push_back(GfnRange{Gfn{g0}, Gfn{g1}});
+    }
+    zap(ranges);
+  }
   return freed;
 }
 
