@@ -12,6 +12,8 @@
 #include <benchmark/benchmark.h>
 #include <sys/mman.h>
 
+#include <cinttypes>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -108,6 +110,11 @@ std::unique_ptr<RmpSetup> make_rmp(uint64_t gib, bool segmented) {
     std::abort();
   }
   s->rmp.emplace(std::move(*r));
+  if (!s->rmp->direct_lookup()) {
+    std::fprintf(stderr, "rmp_bench: %s RMP of %" PRIu64 " GiB is not on its fast path: %s\n",
+                 segmented ? "segmented" : "contiguous", gib,
+                 s->rmp->backing_error()->message().c_str());
+  }
   const WorkingSet w = working_set(gib);
   for (uint64_t i = 0; i < w.size(); ++i) s->rmp->store(Pfn{w.pfn(i)}, populated(w.pfn(i)));
   return s;

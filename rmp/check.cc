@@ -51,10 +51,12 @@ bool vmpl_allows(const GuestAccess& a, RawRmpEntry e) {
 
 }  // namespace
 
-AccessResult check_guest_access(const Rmp& rmp, const GuestAccess& a) {
+namespace detail {
+
+AccessResult check_guest_access_rules(const Rmp& rmp, const GuestAccess& a) {
   const Pfn pfn = pfn_of(a.hpa);
-  const auto npf_fault = [&](uint64_t bits) { return guest_npf(a, bits); };
   const std::optional<RawRmpEntry> r = rmp.lookup(pfn);
+  const auto npf_fault = [&](uint64_t bits) { return guest_npf(a, bits); };
   const RawRmpEntry e = r.value_or(RawRmpEntry{});
   const uint64_t lo = e.lo;
   const uint64_t want = raw::kAssigned | (a.gpa.value & raw::kGpaMask) |
@@ -63,14 +65,6 @@ AccessResult check_guest_access(const Rmp& rmp, const GuestAccess& a) {
   const bool representable = (a.gpa.value >> 51) == 0 && a.ctx.asid.value <= raw::kAsidMax;
   const uint64_t ownership_mask = raw::kAssigned | raw::kGpaMask | (raw::kAsidMax << raw::kAsidShift);
   const bool mapping_2m = a.mapping != MappingSize::k4K;
-  // Fast path: one masked compare covers ownership, page size and Validated; the ordered rules
-  // below run only when something fails (they decide which fault).
-  if (a.c_bit && representable &&
-      (lo & (ownership_mask | raw::kPageSize2M | raw::kValidated)) ==
-          (want | (mapping_2m ? raw::kPageSize2M : 0) | raw::kValidated)) [[likely]] {
-    if (vmpl_allows(a, e)) [[likely]] return {RmpCheck::kGuestPrivate, std::nullopt};
-    return {RmpCheck::kGuestPrivate, npf_fault(npf::kRmp | npf::kVmpl)};
-  }
   if (!a.c_bit) {
     // Shared access to an assigned page (or an RMP page, UNCONFIRMED) -> #NPF RMP [L].
     if ((r && (r->lo & raw::kAssigned) != 0) || rmp.is_rmp_page(pfn)) {
@@ -95,5 +89,7 @@ AccessResult check_guest_access(const Rmp& rmp, const GuestAccess& a) {
   if (!vmpl_allows(a, e)) return {RmpCheck::kGuestPrivate, npf_fault(npf::kRmp | npf::kVmpl)};
   return {RmpCheck::kGuestPrivate, std::nullopt};
 }
+
+}  // namespace detail
 
 }  // namespace snpemu::rmp

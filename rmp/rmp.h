@@ -5,7 +5,8 @@
 //                 RmpStateView (the architected 16-byte RMPUPDATE input / RMPREAD output);
 //                 the codec's static_asserts live in entry.cc
 //   table.cc      RmpMsrs, SegmentedRmpCpuid, RmpConfigError, class Rmp (location of the table in
-//                 emulated memory, contiguous or segmented; lookup; VMSA in-use set; serialize)
+//                 emulated memory, contiguous or segmented; lookup through host pointers into
+//                 Memory's contiguous backing of the tables; VMSA in-use set; serialize)
 //   result.cc     RmpRc (return codes), Fault (#NPF / #VC / host #PF), InsnResult
 //   host_insn.cc  rmpupdate, psmash, rmpread (host, CPL0 hypervisor)
 //   guest_insn.cc pvalidate, rmpadjust (SNP guest)
@@ -264,9 +265,19 @@ class Rmp {
   Memory& memory() const { return *mem_; }
   /// Host-physical address of `pfn`'s entry, or nullopt when no RMP entry covers `pfn`.
   std::optional<Hpa> entry_address(Pfn pfn) const;
-  /// The hot path: index computation + one 16-byte load. nullopt when `pfn` is not covered.
-  /// Not thread-safe (it fills a page-pointer cache); a machine runs on one thread.
+  /// The hot path: one bounds check and one 16-byte load at host pointer + pfn * 16, for the
+  /// contiguous table and for the segments that cover RAM from PFN 0 without a hole (Memory
+  /// backs their tables in one host window). Other segments: shift + decoded segment table +
+  /// pointer add, out of line. nullopt when `pfn` is not covered. Reads only.
   std::optional<RawRmpEntry> lookup(Pfn pfn) const;
+  /// True if every entry table is backed contiguously in Memory (Memory::back_window, asked by
+  /// create()), so lookup() reads every entry through a host pointer. False only when Memory
+  /// refused (see backing_error()); lookup() is then still exact but asks Memory for the table
+  /// page of each entry it reads in the refused tables.
+  bool direct_lookup() const { return !backing_error_.has_value(); }
+  /// Why a table could not be backed contiguously (the first refusal), if any: e.g. a table page
+  /// written before create(), or the host refusing the reservation.
+  const std::optional<BackingError>& backing_error() const { return backing_error_; }
   /// lookup() decoded; an uncovered page reads as unassigned.
   RmpEntry entry(Pfn pfn) const { return decode(lookup(pfn).value_or(RawRmpEntry{})); }
   /// True if every page of [pfn, pfn + count) has an entry.
@@ -291,19 +302,28 @@ class Rmp {
 
  private:
   struct Segment {
-    uint64_t table = 0;       // HPA of the segment's first entry (page aligned)
-    uint64_t entries = 0;     // pages mapped by the segment
-    uint64_t first_slot = 0;  // index of its first table page in page_cache_
+    uint64_t table = 0;    // HPA of the segment's first entry (page aligned)
+    uint64_t entries = 0;  // pages mapped by the segment
+  };
+  // A host view of entries: the entry of PFN p lives at host address bias + p * 16 for every
+  // p below end_pfn (and, for a segment, at or above its first PFN). bias is kept as an integer
+  // because it may point outside any object. end_pfn = 0: nothing to read here.
+  struct FastTable {
+    uintptr_t bias = 0;
+    uint64_t end_pfn = 0;
   };
   struct PfnRange {
     uint64_t first = 0;
     uint64_t end = 0;  // exclusive
   };
   explicit Rmp(Memory& mem) : mem_(&mem) {}
-  // lookup()'s slow path: asks Memory for the table page and caches it if present.
-  RawRmpEntry load_uncached(const Segment& s, uint64_t offset) const;
-  // Sizes page_cache_ once the segments are known.
-  void init_page_cache();
+  // lookup() outside window_: the host address of `pfn`'s 16 entry bytes (through
+  // fast_segments_, else Memory's page; a constant all-zero entry for a table page never
+  // written), or nullptr when no entry covers `pfn`. Pure and returned in a register, so a
+  // caller's loop keeps window_ in registers.
+  [[gnu::pure]] const uint8_t* entry_pointer_outside_window(Pfn pfn) const;
+  // Asks Memory to back the entry tables contiguously; fills window_ and fast_segments_.
+  void back_tables();
 
   Memory* mem_;
   bool segmented_ = false;
@@ -315,13 +335,16 @@ class Rmp {
   std::vector<Segment> segments_;
   std::vector<PfnRange> rmp_pages_;
   std::vector<uint64_t> in_use_;  // PFNs of VMSAs currently running (one per running vCPU)
-  Segment contiguous_;  // contiguous: the whole table as one segment
-  // lookup()'s cache of table-page pointers, one slot per 4 KiB of RMP (8 MiB for 1 TiB of host
-  // memory; disabled above 2^24 slots). Only present pages are cached: their pointers stay valid
-  // for Memory's lifetime, and an absent page is asked again, since any writer may allocate it.
-  // Not model state (a pure function of Memory), hence mutable; it makes lookup() unsafe to call
-  // from two threads on one Rmp (a machine runs on one thread).
-  mutable std::vector<const uint8_t*> page_cache_;
+  // Host pointers into Memory's contiguous reservations (valid for Memory's lifetime; not model
+  // state: a pure function of the layout, rebuilt by create()).
+  // window_: PFNs [0, window_.end_pfn), all covered, read with one compare and one load. The
+  // whole contiguous table; for a segmented RMP the longest run of segments from segment 0 that
+  // covers every PFN up to its end (all full but the last), whose tables Memory places in one
+  // host window at entry offset = PFN (Memory::back_window), however scattered they are in RAM.
+  FastTable window_;
+  // Segmented: one per RST index (as segments_), for PFNs beyond window_.
+  std::vector<FastTable> fast_segments_;
+  std::optional<BackingError> backing_error_;
 };
 
 inline std::optional<Hpa> Rmp::entry_address(Pfn pfn) const {
@@ -338,31 +361,16 @@ inline std::optional<Hpa> Rmp::entry_address(Pfn pfn) const {
 }
 
 inline std::optional<RawRmpEntry> Rmp::lookup(Pfn pfn) const {
-  const Segment* s;
-  uint64_t index;
-  if (!segmented_) {
-    if (pfn.value >= covered_pages_) [[unlikely]] return std::nullopt;
-    s = &contiguous_;
-    index = pfn.value;
+  const uint8_t* at;
+  if (pfn.value < window_.end_pfn) [[likely]] {
+    at = reinterpret_cast<const uint8_t*>(window_.bias + (pfn.value << 4));
   } else {
-    const uint64_t n = pfn.value >> segment_page_shift_;
-    if (n >= segment_count_) [[unlikely]] return std::nullopt;
-    s = &segments_[n];
-    index = pfn.value & segment_page_mask_;
-    if (index >= s->entries) [[unlikely]] return std::nullopt;
+    at = entry_pointer_outside_window(pfn);
+    if (at == nullptr) return std::nullopt;
   }
-  // Tables are page aligned, so byte offset >> 12 names the table page. Entries are 16-byte
-  // aligned, so one never crosses a page.
-  const uint64_t offset = index << 4;
-  if (!page_cache_.empty()) [[likely]] {
-    const uint8_t* page = page_cache_[s->first_slot + (offset >> kPageShift)];
-    if (page != nullptr) [[likely]] {
-      RawRmpEntry e;
-      std::memcpy(&e, page + (offset & kPageOffsetMask), sizeof e);
-      return e;
-    }
-  }
-  return load_uncached(*s, offset);
+  RawRmpEntry e;
+  std::memcpy(&e, at, sizeof e);
+  return e;
 }
 
 // ================================ host_insn.cc =================================================
@@ -501,6 +509,44 @@ AccessResult check_host_access(const Rmp& rmp, const HostAccess& access);
 /// alongside VMPL is UNCONFIRMED) -> #NPF RMP|VMPL|ENC; write to a VMSA page from VMPL > 0 ->
 /// #NPF RMP|VMPL|ENC (UNCONFIRMED; RMP set with VMPL is also a choice). NPF codes also carry P,
 /// W, U, FETCH and GUEST_FINAL/GUEST_PAGE. The order of the rules is UNCONFIRMED.
+/// Inline: lookup() and the common outcome in the caller; the ordered rules out of line.
 AccessResult check_guest_access(const Rmp& rmp, const GuestAccess& access);
+
+namespace detail {
+/// check_guest_access() off its inline fast path: every rule above, in order (looks the entry
+/// up again, so the fast path keeps its entry in registers).
+AccessResult check_guest_access_rules(const Rmp& rmp, const GuestAccess& access);
+
+/// The rules' common outcome in one masked compare: a private access the entry allows (assigned
+/// to this ASID at this GPA, page size = mapping size, validated, VMPL mask grants the access,
+/// not a VMSA write from VMPL > 0). False means "ask check_guest_access_rules", never a fault.
+constexpr bool private_access_allowed(const GuestAccess& a, RawRmpEntry e) {
+  // GPA bits above 50 and ASID bits above 9 cannot be held by an entry: never owned.
+  if ((a.gpa.value >> 51) != 0 || a.ctx.asid.value > raw::kAsidMax) return false;
+  const uint64_t want = raw::kAssigned | (a.gpa.value & raw::kGpaMask) |
+                        (uint64_t{a.ctx.asid.value} << raw::kAsidShift) | raw::kValidated |
+                        (a.mapping != MappingSize::k4K ? raw::kPageSize2M : 0);
+  const uint64_t mask = raw::kAssigned | raw::kGpaMask | (raw::kAsidMax << raw::kAsidShift) |
+                        raw::kPageSize2M | raw::kValidated;
+  if ((e.lo & mask) != want) return false;
+  if (a.ctx.vmpl.value == 0) return true;
+  if (a.ctx.vmpl.value > 3) return false;
+  const uint64_t perms = (e.hi >> raw::perm_shift(a.ctx.vmpl.value)) & perm::kAll;
+  const uint64_t need = a.type == AccessType::kRead    ? perm::kRead
+                        : a.type == AccessType::kWrite ? perm::kWrite
+                        : a.user                       ? perm::kUserExec
+                                                       : perm::kSupervisorExec;
+  const bool vmsa_write = (e.lo & raw::kVmsa) != 0 && a.type == AccessType::kWrite;  // UNCONFIRMED
+  return (perms & need) != 0 && !vmsa_write;
+}
+}  // namespace detail
+
+inline AccessResult check_guest_access(const Rmp& rmp, const GuestAccess& a) {
+  const std::optional<RawRmpEntry> r = rmp.lookup(pfn_of(a.hpa));
+  if (a.c_bit && detail::private_access_allowed(a, r.value_or(RawRmpEntry{}))) [[likely]] {
+    return {RmpCheck::kGuestPrivate, std::nullopt};
+  }
+  return detail::check_guest_access_rules(rmp, a);
+}
 
 }  // namespace snpemu::rmp

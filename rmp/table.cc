@@ -92,8 +92,7 @@ std::expected<Rmp, RmpConfigError> Rmp::create(Memory& mem, const RmpMsrs& msrs,
     if (size < need) return std::unexpected(error(Kind::kTooSmall, size, need));
     rmp.entries_base_ = msrs.rmp_base + kRmpBookkeepingSize;
     rmp.covered_pages_ = pages;
-    rmp.contiguous_ = Segment{rmp.entries_base_, pages, 0};
-    rmp.init_page_cache();
+    rmp.back_tables();
     rmp.rmp_pages_.push_back({msrs.rmp_base >> kPageShift, (msrs.rmp_end >> kPageShift) + 1});
     return rmp;
   }
@@ -139,40 +138,82 @@ std::expected<Rmp, RmpConfigError> Rmp::create(Memory& mem, const RmpMsrs& msrs,
     }
     rmp.rmp_pages_.push_back(range);
     if (rmp.segments_.size() <= i) rmp.segments_.resize(i + 1);
-    rmp.segments_[i] = Segment{table, entries, 0};
+    rmp.segments_[i] = Segment{table, entries};
   }
   rmp.segment_page_mask_ = coverage_pages - 1;
   rmp.segment_count_ = rmp.segments_.size();
-  rmp.init_page_cache();
+  rmp.back_tables();
   return rmp;
 }
 
-RawRmpEntry Rmp::load_uncached(const Segment& s, uint64_t offset) const {
-  const Hpa at{s.table + offset};
-  const uint8_t* page = mem_->page_pointer_if_present(pfn_of(at));
-  RawRmpEntry e;
-  if (page == nullptr) return e;  // untouched: reads as zero = unassigned
-  if (!page_cache_.empty()) page_cache_[s.first_slot + (offset >> kPageShift)] = page;
-  std::memcpy(&e, page + (at.value & kPageOffsetMask), sizeof e);
-  return e;
-}
-
-void Rmp::init_page_cache() {
-  constexpr uint64_t kMaxSlots = uint64_t{1} << 24;
-  const auto pages_of = [](const Segment& s) {
-    return (s.entries * kRmpEntrySize + kPageOffsetMask) >> kPageShift;
-  };
-  uint64_t slots = 0;
-  if (!segmented_) {
-    contiguous_.first_slot = 0;
-    slots = pages_of(contiguous_);
-  } else {
-    for (Segment& s : segments_) {
-      s.first_slot = slots;
-      slots += pages_of(s);
+const uint8_t* Rmp::entry_pointer_outside_window(Pfn pfn) const {
+  if (segmented_) {
+    const uint64_t n = pfn.value >> segment_page_shift_;
+    if (n < fast_segments_.size() && pfn.value < fast_segments_[n].end_pfn) {
+      return reinterpret_cast<const uint8_t*>(fast_segments_[n].bias + (pfn.value << 4));
     }
   }
-  if (slots <= kMaxSlots) page_cache_.assign(slots, nullptr);
+  // Constant, not state: what an entry on a table page that was never written reads as.
+  alignas(16) static constexpr uint8_t kUnassigned[kRmpEntrySize] = {};
+  const std::optional<Hpa> at = entry_address(pfn);
+  if (!at) return nullptr;
+  const uint8_t* page = mem_->page_pointer_if_present(pfn_of(*at));
+  if (page == nullptr) return kUnassigned;
+  return page + (at->value & kPageOffsetMask);
+}
+
+void Rmp::back_tables() {
+  // Tables are page aligned; each is backed rounded out to whole pages. A table Memory refuses
+  // (e.g. a table page written before create()) is read through Memory's pages, exactly but
+  // slower; the first refusal is kept in backing_error_.
+  const auto bytes_of = [](uint64_t entries) {
+    return (entries * kRmpEntrySize + kPageOffsetMask) & ~kPageOffsetMask;
+  };
+  if (!segmented_) {
+    auto host = mem_->back_contiguous(Hpa{entries_base_}, bytes_of(covered_pages_));
+    if (!host) {
+      backing_error_ = host.error();
+      return;
+    }
+    window_ = FastTable{reinterpret_cast<uintptr_t>(*host), covered_pages_};
+    return;
+  }
+  // The window: segments 0, 1, ... while each is used and the previous ones are full (so PFNs
+  // [0, end) are all covered), segment i's table at window offset first_pfn(i) * 16.
+  const uint64_t coverage = uint64_t{1} << segment_page_shift_;
+  std::vector<Memory::WindowPart> parts;
+  uint64_t window_end = 0;
+  for (uint64_t i = 0; i < segments_.size() && segments_[i].entries != 0; ++i) {
+    const uint64_t first = i << segment_page_shift_;
+    parts.push_back({Hpa{segments_[i].table}, bytes_of(segments_[i].entries), first << 4});
+    window_end = first + segments_[i].entries;
+    if (segments_[i].entries != coverage) break;
+  }
+  fast_segments_.assign(segments_.size(), FastTable{});
+  uint64_t windowed = 0;
+  if (!parts.empty()) {
+    if (auto window = mem_->back_window(parts)) {
+      window_ = FastTable{reinterpret_cast<uintptr_t>(*window), window_end};
+      windowed = parts.size();
+      for (uint64_t i = 0; i < windowed; ++i) {
+        const uint64_t first = i << segment_page_shift_;
+        fast_segments_[i] = FastTable{window_.bias, first + segments_[i].entries};
+      }
+    }
+  }
+  // The rest (and, if the window was refused, all): one reservation per table.
+  for (uint64_t i = windowed; i < segments_.size(); ++i) {
+    const Segment& seg = segments_[i];
+    if (seg.entries == 0) continue;
+    auto host = mem_->back_contiguous(Hpa{seg.table}, bytes_of(seg.entries));
+    if (!host) {
+      if (!backing_error_) backing_error_ = host.error();
+      continue;
+    }
+    const uint64_t first = i << segment_page_shift_;
+    fast_segments_[i] = FastTable{reinterpret_cast<uintptr_t>(*host) - (first << 4),
+                                  first + seg.entries};
+  }
 }
 
 bool Rmp::covers(Pfn pfn, uint64_t count) const {

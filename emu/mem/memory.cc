@@ -38,8 +38,14 @@ Memory::~Memory() {
   for (uint64_t c = 0; c < directory_.size(); ++c) {
     if (!directory_[c]) continue;
     const uint64_t pages = std::min(kChunkPages, page_count_ - (c << kChunkShift));
-    for (uint64_t i = 0; i < pages; ++i) PageDeleter{}(directory_[c][i]);
+    for (uint64_t i = 0; i < pages; ++i) {
+      // Pages of a contiguous range belong to its reservation, unmapped in contiguous.cc.
+      if (directory_[c][i] != nullptr && contiguous_range_of((c << kChunkShift) | i) == nullptr) {
+        PageDeleter{}(directory_[c][i]);
+      }
+    }
   }
+  release_contiguous();
 }
 
 void Memory::PageDeleter::operator()(uint8_t* p) const {
@@ -54,8 +60,13 @@ uint8_t* Memory::allocate_page(Pfn pfn) {
   }
   uint8_t*& slot = chunk[pfn.value & kChunkMask];
   if (slot == nullptr) {
-    slot = static_cast<uint8_t*>(::operator new[](kPageSize, std::align_val_t{kPageSize}));
-    std::memset(slot, 0, kPageSize);
+    if (const ContiguousRange* r = contiguous_range_of(pfn.value)) {
+      // Its bytes are already zero: a page of a range is written only once it is resident.
+      slot = r->host + ((pfn.value - r->first_pfn) << kPageShift);
+    } else {
+      slot = static_cast<uint8_t*>(::operator new[](kPageSize, std::align_val_t{kPageSize}));
+      std::memset(slot, 0, kPageSize);
+    }
     ++resident_pages_;
   }
   return slot;

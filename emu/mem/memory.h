@@ -4,6 +4,12 @@
 // so untouched memory costs nothing (a read of an untouched page sees zeros and allocates
 // nothing). It holds no access policy: rights are checked by the MMU and the RMP, never here.
 // Out-of-range addresses are returned as MemError values, never a crash.
+//
+// Table of contents (grouped by the file that defines them):
+//   memory.cc      MemError, Memory: creation, sparse pages, read/write/fill, serialize
+//   contiguous.cc  BackingError, Memory::back_contiguous / back_window / contiguous_pointer:
+//                  one host reservation behind physical ranges (the RMP's entry tables), so a
+//                  client may index them with one host pointer
 #pragma once
 
 #include <cstddef>
@@ -30,6 +36,26 @@ struct MemError {
   uint64_t length = 0;  // bytes requested
   uint64_t size = 0;    // size of the physical address space
   /// One precise line, e.g. "physical access [0x1000000000, +8) outside RAM of 0x100000000 bytes".
+  std::string message() const;
+};
+
+/// Why back_contiguous() / back_window() could not back a range. Nothing changed in Memory when
+/// it is returned. pa/length name the offending range (kHostMapFailed from back_window(): the
+/// first part and the whole window's size).
+struct BackingError {
+  enum class Kind : uint8_t {
+    kOutOfRange,     // [pa, pa + length) is not wholly inside RAM
+    kMisaligned,     // pa or length is not a multiple of 4 KiB, or length is zero
+    kOverlap,        // the range straddles an existing contiguous range (detail: its first byte)
+    kResident,       // a page of the range was already allocated on its own (detail: its PFN)
+    kHostMapFailed,  // the host refused the reservation (detail: mmap's errno, e.g. ENOMEM)
+  };
+  Kind kind = Kind::kOutOfRange;
+  Hpa pa;
+  uint64_t length = 0;
+  uint64_t detail = 0;
+  /// One precise line, e.g. "cannot back [0x1000, +0x2000) contiguously: host mmap failed:
+  /// Cannot allocate memory (errno 12)".
   std::string message() const;
 };
 
@@ -87,6 +113,45 @@ class Memory {
   /// never touched stay untouched, so a snapshot of a sparse machine stays sparse.
   void serialize(Serializer& s);
 
+  // ------------------------------ contiguous.cc -------------------------------------------
+
+  /// Backs [pa, pa + length) (page aligned) with ONE contiguous host reservation (anonymous,
+  /// MAP_NORESERVE: untouched pages cost no host memory and read zero) and returns the host
+  /// address of byte `pa`. Nothing else changes: the range stays sparse (reads of untouched
+  /// pages allocate nothing, resident_pages() counts only pages written or handed out by
+  /// page_pointer), and page_pointer(), read() and write() use the same bytes, so there is one
+  /// copy. Snapshots are unchanged (PFNs and contents, never host addresses).
+  /// The pointer is for READING ONLY: write through write()/store()/page_pointer(), which mark a
+  /// page resident; a page that is not resident always holds zeros. It stays valid for Memory's
+  /// lifetime. A range lying wholly inside an existing contiguous range returns a pointer into
+  /// it. Errors (Memory unchanged): out of RAM, misaligned, straddling an existing contiguous
+  /// range, a page of the range already resident on its own (its bytes live elsewhere), or the
+  /// host refusing the mapping (e.g. RLIMIT_AS).
+  std::expected<const uint8_t*, BackingError> back_contiguous(Hpa pa, uint64_t length);
+
+  /// One physical range of a window: [pa, pa + length) placed at byte `offset` of the window.
+  struct WindowPart {
+    Hpa pa;
+    uint64_t length = 0;
+    uint64_t offset = 0;
+  };
+  /// Generalises back_contiguous(): backs several physical ranges with ONE host reservation
+  /// (the window), part k at window + parts[k].offset, and returns the window's address. All
+  /// of pa, length and offset must be page aligned and the parts may overlap neither in RAM nor
+  /// in the window. Bytes of the window outside every part are no RAM: they read as zero and
+  /// nothing writes them. Lets a client lay out tables scattered in RAM so one host index
+  /// reaches all of them (the segmented RMP). When every part already lies in existing ranges
+  /// at the same relative placement, the existing window is returned; other overlaps with
+  /// existing ranges are errors. Same properties and errors as back_contiguous() otherwise;
+  /// BackingError names the offending part.
+  std::expected<const uint8_t*, BackingError> back_window(std::span<const WindowPart> parts);
+
+  /// Host address of byte `pa` if [pa, pa + length) lies inside one contiguous range, else
+  /// nullptr. Read-only, as for back_contiguous().
+  const uint8_t* contiguous_pointer(Hpa pa, uint64_t length) const;
+  /// Number of physical ranges backed contiguously (a window counts each of its parts).
+  size_t contiguous_ranges() const { return contiguous_.size(); }
+
   /// Fast path: pointer to the 4 KiB page `pfn`, allocating it (zeroed) on first use.
   /// Returns nullptr if the page is outside RAM. The pointer stays valid for Memory's lifetime.
   uint8_t* page_pointer(Pfn pfn) {
@@ -118,8 +183,24 @@ class Memory {
   };
   using Chunk = std::unique_ptr<uint8_t*[]>;
 
+  // One host reservation behind pages [first_pfn, first_pfn + pages). Disjoint, sorted.
+  struct ContiguousRange {
+    uint64_t first_pfn = 0;
+    uint64_t pages = 0;
+    uint8_t* host = nullptr;
+  };
+
   explicit Memory(uint64_t size);
   uint8_t* allocate_page(Pfn pfn);
+  // The contiguous range holding `pfn`, or nullptr.
+  const ContiguousRange* contiguous_range_of(uint64_t pfn) const;
+  // One host mapping made by back_window() (unmapped by the destructor).
+  struct Reservation {
+    uint8_t* host = nullptr;
+    uint64_t bytes = 0;
+  };
+  // Unmaps every reservation (destructor only).
+  void release_contiguous();
   MemError out_of_range(Hpa pa, uint64_t length) const {
     return MemError{MemError::Kind::kOutOfRange, pa, length, size_};
   }
@@ -128,6 +209,8 @@ class Memory {
   uint64_t page_count_;
   uint64_t resident_pages_ = 0;
   std::vector<Chunk> directory_;
+  std::vector<ContiguousRange> contiguous_;
+  std::vector<Reservation> reservations_;
 };
 
 template <class T>

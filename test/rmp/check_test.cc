@@ -191,6 +191,51 @@ TEST_P(Checks, GuestPageWalkBit) {
   EXPECT_EQ(r.fault->error_code & (npf::kGuestPage | npf::kGuestFinal), npf::kGuestPage);
 }
 
+// rmp.h check_guest_access(): the inline fast path (detail::private_access_allowed) only ever
+// answers what the ordered rules answer. Seeded random entries and accesses, half of them built
+// to pass ownership so the fast path is taken often; every field the rules read is varied.
+TEST_P(Checks, InlineFastPathAgreesWithTheOrderedRules) {
+  constexpr uint64_t kSeed = 0x5eed'fa57;
+  uint64_t x = kSeed;
+  const auto next = [&x] {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x;
+  };
+  const uint64_t pfn = kFree + 7;
+  const Hpa at = *rmp().entry_address(Pfn{pfn});
+  uint64_t fast = 0;
+  for (int i = 0; i < 100'000; ++i) {
+    GuestAccess a = access(pfn, AccessType(next() % 3), (next() & 7) != 0, uint8_t(next() % 5),
+                           MappingSize(next() % 3));
+    a.user = (next() & 1) != 0;
+    a.ctx.asid = Asid{(next() & 15) == 0 ? uint32_t(1024 + next() % 4) : kAsid};
+    if ((next() & 15) == 0) a.gpa = Gpa{a.gpa.value | (uint64_t{1} << 51)};
+    const uint64_t r = next();
+    uint64_t lo = r & ~(raw::kGpaMask | (raw::kAsidMax << raw::kAsidShift));
+    if ((r & 1) != 0) {  // owned by the access's guest, other bits random
+      lo |= raw::kAssigned | (a.gpa.value & raw::kGpaMask) |
+            ((uint64_t{a.ctx.asid.value} & raw::kAsidMax) << raw::kAsidShift);
+    } else {
+      lo |= next() & (raw::kGpaMask | (raw::kAsidMax << raw::kAsidShift));
+    }
+    const RawRmpEntry e{lo, next()};
+    ASSERT_TRUE(m_.mem->write64(at, e.lo));
+    ASSERT_TRUE(m_.mem->write64(Hpa{at.value + 8}, e.hi));
+    const AccessResult rules = detail::check_guest_access_rules(rmp(), a);
+    ASSERT_EQ(check_guest_access(rmp(), a), rules)
+        << "seed 0x" << std::hex << kSeed << " case " << std::dec << i << ": entry lo 0x"
+        << std::hex << e.lo << " hi 0x" << e.hi;
+    if (a.c_bit && detail::private_access_allowed(a, e)) {
+      ++fast;
+      ASSERT_EQ(rules, allowed(RmpCheck::kGuestPrivate)) << "seed 0x" << std::hex << kSeed
+                                                         << " case " << std::dec << i;
+    }
+  }
+  EXPECT_GT(fast, 2'000u) << "the fast path must be exercised (seed 0x5eedfa57)";
+}
+
 INSTANTIATE_TEST_SUITE_P(Layouts, Checks, ::testing::Values(Layout::kContiguous, Layout::kSegmented));
 
 }  // namespace

@@ -21,6 +21,12 @@ inline void PrintTo(const AccessResult& r, std::ostream* os) {
 namespace snpemu::rmp::testing {
 
 enum class Layout { kContiguous, kSegmented };
+/// kDirect: the Rmp is created on untouched memory, so Memory backs every table contiguously
+/// (Rmp::direct_lookup()). kTouchedFirst: table pages are allocated before Rmp::create, so
+/// Memory refuses those tables and lookup() reads them through Memory's pages: contiguous, the
+/// whole table; segmented, the tables of segments 6, 9, 12, ... (segments 0-4 stay in the
+/// window, the others on their own reservations).
+enum class Backing { kDirect, kTouchedFirst };
 
 /// A Memory plus an Rmp, and the page ranges a reference model needs to mirror it.
 struct RmpMachine {
@@ -38,7 +44,7 @@ inline constexpr SegmentedRmpCpuid kCpuid{21u | (40u << 6), 0};
 /// Contiguous: 512 MiB of RAM, the RMP (bookkeeping + entries) in the top 4 MiB.
 /// Segmented: 1 GiB of RAM; segments 0..255 map the low 512 MiB except segment 5 (a hole);
 /// segment i's table at 512 MiB + i MiB; bookkeeping + RST at 0x3000_0000.
-RmpMachine make_machine(Layout layout);
+RmpMachine make_machine(Layout layout, Backing backing = Backing::kDirect);
 
 /// Pages used by the instruction tests: covered in both layouts, away from the RMP itself.
 inline constexpr uint64_t kRegion = 512 * 2;       // PFN of a 2 MiB-aligned covered region

@@ -78,8 +78,8 @@ TEST(RmpLookup, ContiguousEntryAddress) {
   EXPECT_EQ(*m.rmp->lookup(Pfn{0x1234}), (RawRmpEntry{0xABCD'0001, 0x77}));
 }
 
-// rmp.h lookup(): the page-pointer cache never hides a write made through Memory directly, and
-// an absent page allocated later by another writer is seen.
+// rmp.h lookup(): the host pointer reads the bytes Memory holds (one copy): a write made through
+// Memory directly is seen, on a page absent before and on one already resident.
 TEST(RmpLookup, SeesRawMemoryWrites) {
   auto m = make_machine(Layout::kContiguous);
   const Hpa at = *m.rmp->entry_address(Pfn{70});
@@ -108,6 +108,141 @@ TEST(RmpLookup, OneTebibyteIsSparse) {
   EXPECT_EQ(mem->resident_pages(), 2u) << "a 2M RMPUPDATE writes 8 KiB of entries";
   EXPECT_EQ(rmpupdate(*rmp, hpa_of(Pfn{12345}), shared_state()), ok());
   EXPECT_EQ(mem->resident_pages(), 2u) << "making an untouched page shared allocates nothing";
+}
+
+// rmp.h direct_lookup(): an Rmp on untouched memory has every table backed contiguously, for
+// both layouts; the segmented window covers the segments before the first hole (segment 5).
+TEST(RmpBacking, FixturesReadEveryTableThroughHostPointers) {
+  for (Layout layout : {Layout::kContiguous, Layout::kSegmented}) {
+    auto m = make_machine(layout);
+    EXPECT_TRUE(m.rmp->direct_lookup())
+        << "layout " << int(layout) << ": " << m.rmp->backing_error()->message();
+    EXPECT_EQ(m.mem->resident_pages(), layout == Layout::kSegmented ? 1u : 0u)
+        << "only the RST page the fixture wrote is resident";
+  }
+  auto m = make_machine(Layout::kSegmented);
+  // One entry in the window (segments 0 and 4), beside the hole, and in a lone segment (6, 255).
+  for (uint64_t pfn : {uint64_t{3}, uint64_t{4 * 512 + 511}, uint64_t{6 * 512},
+                       uint64_t{255 * 512 + 7}}) {
+    const Hpa at = *m.rmp->entry_address(Pfn{pfn});
+    ASSERT_TRUE(m.mem->write64(at, raw::kAssigned | (pfn << 12)));
+    ASSERT_TRUE(m.mem->write64(Hpa{at.value + 8}, pfn));
+    EXPECT_EQ(*m.rmp->lookup(Pfn{pfn}), (RawRmpEntry{raw::kAssigned | (pfn << 12), pfn}))
+        << "expected the entry written at hpa 0x" << std::hex << at.value << " for pfn 0x" << pfn;
+    EXPECT_NE(m.mem->contiguous_pointer(at, 16), nullptr) << "expected a backed table";
+  }
+  EXPECT_FALSE(m.rmp->lookup(Pfn{5 * 512 + 1})) << "expected no entry in the hole (segment 5)";
+  EXPECT_FALSE(m.rmp->lookup(Pfn{256 * 512})) << "expected no entry beyond segment 255";
+  EXPECT_FALSE(m.rmp->lookup(Pfn{~uint64_t{0}})) << "expected no entry for the largest PFN";
+}
+
+// rmp.h backing_error(): a table page allocated before create() cannot move into a contiguous
+// reservation; lookup() reads that table through Memory and gives the same answers.
+TEST(RmpBacking, TablesTouchedBeforeCreateAreReadThroughMemory) {
+  for (Layout layout : {Layout::kContiguous, Layout::kSegmented}) {
+    auto direct = make_machine(layout);
+    auto touched = make_machine(layout, Backing::kTouchedFirst);
+    ASSERT_FALSE(touched.rmp->direct_lookup()) << "layout " << int(layout);
+    EXPECT_EQ(touched.rmp->backing_error()->kind, BackingError::Kind::kResident)
+        << touched.rmp->backing_error()->message();
+    // Same instruction on both; every entry of the touched and untouched tables compared.
+    for (uint64_t region : {0, 6, 7, 9}) {
+      const uint64_t pfn = region * 512 + 17;
+      const RmpStateView s = private_state(0x4000'0000 + (pfn << 12), 9, false);
+      EXPECT_EQ(rmpupdate(*direct.rmp, hpa_of(Pfn{pfn}), s), ok());
+      EXPECT_EQ(rmpupdate(*touched.rmp, hpa_of(Pfn{pfn}), s), ok());
+    }
+    for (uint64_t pfn = 0; pfn < 10 * 512; ++pfn) {
+      ASSERT_EQ(direct.rmp->lookup(Pfn{pfn}), touched.rmp->lookup(Pfn{pfn}))
+          << "layout " << int(layout) << " pfn 0x" << std::hex << pfn;
+    }
+    EXPECT_TRUE(touched.rmp->entry(Pfn{6 * 512 + 17}).assigned);
+  }
+}
+
+// rmp.h back_tables(): a touched table inside the would-be window (segment 2) makes Memory refuse
+// the window; every other table then gets its own reservation and only segment 2 is read
+// through Memory.
+TEST(RmpBacking, RefusedWindowFallsBackToOneReservationPerTable) {
+  auto mem = ram(1 * kGiB);
+  const uint64_t base = 0x3000'0000;
+  for (uint64_t i = 0; i < 8; ++i) {
+    ASSERT_TRUE(mem->write64(Hpa{base + 0x4000 + i * 8}, (512 * kMiB + (i << 20)) | 1));
+  }
+  const Hpa table2{512 * kMiB + (2 << 20)};
+  ASSERT_TRUE(mem->write64(Hpa{table2.value + 5 * 16}, raw::kAssigned));  // entry of pfn 2*512+5
+  auto rmp = Rmp::create(*mem, RmpMsrs{kSyscfg, base, 0, kRmpCfgSegmented | (21u << 8)}, kCpuid);
+  ASSERT_TRUE(rmp) << rmp.error().message();
+  ASSERT_FALSE(rmp->direct_lookup());
+  EXPECT_EQ(rmp->backing_error()->kind, BackingError::Kind::kResident);
+  EXPECT_EQ(rmp->backing_error()->pa, table2) << rmp->backing_error()->message();
+  EXPECT_EQ(mem->contiguous_ranges(), 7u) << "expected one reservation per table but segment 2's";
+  EXPECT_EQ(mem->contiguous_pointer(table2, 16), nullptr);
+  EXPECT_TRUE(rmp->entry(Pfn{2 * 512 + 5}).assigned) << "expected the entry written before";
+  for (uint64_t seg : {0, 1, 3, 7}) {
+    const uint64_t pfn = seg * 512 + 9;
+    EXPECT_EQ(rmpupdate(*rmp, hpa_of(Pfn{pfn}), private_state(0x5000'0000, 3, false)), ok());
+    EXPECT_TRUE(rmp->entry(Pfn{pfn}).assigned) << "segment " << seg;
+    EXPECT_NE(mem->contiguous_pointer(*rmp->entry_address(Pfn{pfn}), 16), nullptr)
+        << "segment " << seg << " should have its own reservation";
+  }
+  EXPECT_FALSE(rmp->lookup(Pfn{8 * 512})) << "expected no entry beyond segment 7";
+}
+
+// Snapshot order: Memory restored after create() (tables still untouched) keeps the fast path;
+// restored before create(), the tables are resident and are read through Memory. Both read the
+// snapshot's entries.
+TEST(RmpBacking, RestoredMemoryReadsTheSameEntriesInEitherOrder) {
+  auto a = make_machine(Layout::kContiguous);
+  ASSERT_EQ(rmpupdate(*a.rmp, hpa_of(Pfn{0x400}), private_state(0x20'0000, 3, true)), ok());
+  ASSERT_EQ(rmpupdate(*a.rmp, hpa_of(Pfn{0x1234}), private_state(0x9000, 4, false)), ok());
+  Serializer w = Serializer::writer();
+  a.mem->serialize(w);
+  ASSERT_TRUE(w.ok());
+  const uint64_t size = a.mem->size();
+  const uint64_t base = size - (uint64_t{4} << 20);
+  const RmpMsrs msrs{kSyscfg, base, size - 1, 0};
+
+  auto after = make_machine(Layout::kContiguous);  // create(), then restore
+  Serializer r1 = Serializer::reader(w.bytes());
+  after.mem->serialize(r1);
+  ASSERT_TRUE(r1.ok()) << r1.status().error().message();
+  EXPECT_TRUE(after.rmp->direct_lookup());
+
+  auto mem = ram(size);  // restore, then create()
+  Serializer r2 = Serializer::reader(w.bytes());
+  mem->serialize(r2);
+  ASSERT_TRUE(r2.ok()) << r2.status().error().message();
+  auto before = Rmp::create(*mem, msrs);
+  ASSERT_TRUE(before) << before.error().message();
+  EXPECT_FALSE(before->direct_lookup()) << "restored table pages are resident on their own";
+
+  for (uint64_t pfn : {uint64_t{0x3FF}, uint64_t{0x400}, uint64_t{0x5FF}, uint64_t{0x1234},
+                       uint64_t{0x1235}}) {
+    EXPECT_EQ(after.rmp->entry(Pfn{pfn}), a.rmp->entry(Pfn{pfn})) << "pfn 0x" << std::hex << pfn;
+    EXPECT_EQ(before->entry(Pfn{pfn}), a.rmp->entry(Pfn{pfn})) << "pfn 0x" << std::hex << pfn;
+  }
+  EXPECT_TRUE(after.rmp->entry(Pfn{0x401}).assigned) << "expected the 2M entry restored";
+}
+
+// Two Rmps created from the same MSRs on one Memory share its reservation and see each other's
+// stores.
+TEST(RmpBacking, SecondRmpOnTheSameMemoryIsDirectToo) {
+  for (Layout layout : {Layout::kContiguous, Layout::kSegmented}) {
+    auto m = make_machine(layout);
+    const size_t ranges = m.mem->contiguous_ranges();
+    const uint64_t base = layout == Layout::kContiguous ? m.mem->size() - (uint64_t{4} << 20)
+                                                        : 0x3000'0000;
+    const RmpMsrs msrs = layout == Layout::kContiguous
+                             ? RmpMsrs{kSyscfg, base, m.mem->size() - 1, 0}
+                             : RmpMsrs{kSyscfg, base, 0, kRmpCfgSegmented | (21u << 8)};
+    auto second = Rmp::create(*m.mem, msrs, kCpuid);
+    ASSERT_TRUE(second) << second.error().message();
+    EXPECT_TRUE(second->direct_lookup()) << second->backing_error()->message();
+    EXPECT_EQ(m.mem->contiguous_ranges(), ranges) << "expected no new reservation";
+    ASSERT_EQ(rmpupdate(*m.rmp, hpa_of(Pfn{7 * 512}), private_state(0x7000, 2, false)), ok());
+    EXPECT_TRUE(second->entry(Pfn{7 * 512}).assigned) << "layout " << int(layout);
+  }
 }
 
 // PLATFORM-FACTS 0 / 4.1: segment shift from RMP_CFG[13:8] within CPUID 0x8000_0025 EAX limits.
