@@ -283,6 +283,12 @@ class Core {
   /// (svm::classify_sev_es_exit). Returns the stop reason.
   StopReason take_intercept(const InterceptExit& e, uint64_t next_rip, bool exception_from_insn);
 
+  /// Charges work that software modelled in C++ (the hypervisor and VMM models) did on this
+  /// core: `count` times the cost class's cycles from this core's timing table.
+  void account(Cost cost, uint64_t count = 1) {
+    cycles_ += (*config_.timing)[static_cast<size_t>(cost)].cycles * count;
+  }
+
   // Used by the instruction handlers (cpu/insn/); not for other folders.
   CpuBus& bus() { return bus_; }
   void charge(Cost cost) { cycles_ += (*config_.timing)[static_cast<size_t>(cost)].cycles; }

@@ -52,6 +52,11 @@ class Deliverer {
 
   Attempt deliver(const Fault& f, bool software, uint64_t return_rip) {
     const unsigned vec = static_cast<unsigned>(f.vector);
+    // CR2 is loaded when the page fault is recognised, before its delivery starts, so it holds
+    // the address even if the delivery itself faults or is intercepted (an NPF on the handler's
+    // stack: the hypervisor re-injects the #PF from EXITINTINFO and CR2 must still be right).
+    // APM vol 2, 8.4.2. UNCONFIRMED: the ordering against delivery faults is inferred.
+    if (f.vector == Vector::kPf && !software) s_.cr2 = f.cr2;
     const uint32_t ext = software ? 0 : 1;                // EXT bit of the error code
     const uint32_t idt_err = vec * 8 + 2 + ext;           // IDT bit set. APM vol 2, 8.4.1
     if (vec * 16 + 15 > s_.idtr.limit) return nested(gp(idt_err));
@@ -100,7 +105,6 @@ class Deliverer {
     s_.rip = target;
     s_.rflags &= ~(flag::kTf | flag::kNt | flag::kRf | flag::kVm);
     if (type == 0xE) s_.rflags &= ~flag::kIf;  // interrupt gate
-    if (f.vector == Vector::kPf) s_.cr2 = f.cr2;
     return Attempt{};
   }
 

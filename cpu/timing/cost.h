@@ -65,6 +65,17 @@ enum class Cost : uint8_t {
   kRmpupdate,    // RMPUPDATE
   kPsmash,       // PSMASH
   kRmpread,      // RMPREAD
+  // The hypervisor and VMM models are C++ code; their work is charged to the core they run on
+  // (Core::account) from these rows, by the path that ran.
+  kHvExitDispatch,   // svm_handle_exit: read the exit, dispatch, complete interrupts
+  kHvCpuid,          // kvm_emulate_cpuid + skip the instruction
+  kHvMsr,            // an emulated RDMSR / WRMSR
+  kHvPio,            // an in-kernel port access (debug console, UART)
+  kHvPioElement,     // one element of in-kernel string I/O
+  kHvNpfMap,         // NPF: fault the page in and map it in the NPT
+  kHvHypercall,      // a KVM hypercall answered in the kernel
+  kHvSimple,         // any other exit handled in the kernel (skip, inject, re-enter)
+  kHvUserspaceExit,  // KVM_RUN returning to the VMM and the VMM entering KVM_RUN again
   kCount,
 };
 

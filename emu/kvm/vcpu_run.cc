@@ -1,0 +1,114 @@
+// emu/kvm/vcpu_run.cc: KVM_RUN on a machine core (see kvm.h for the sequence). Sources: Linux
+// arch/x86/kvm/svm/svm.c (svm_vcpu_run, svm_vcpu_enter_exit), vmenter.S (__svm_vcpu_run: VMLOAD
+// guest, VMRUN, VMSAVE guest, VMLOAD host), x86.c (vcpu_run, complete_userspace_io).
+#include <cstring>
+
+#include "base/hex.h"
+#include "emu/kvm/kvm.h"
+
+namespace snpemu::kvm {
+namespace {
+
+template <class T>
+bool write_host(Memory& m, Hpa pa, const T& v) {
+  return m.write(pa, std::span(reinterpret_cast<const uint8_t*>(&v), sizeof v)).has_value();
+}
+template <class T>
+bool read_host(Memory& m, Hpa pa, T& v) {
+  return m.read(pa, std::span(reinterpret_cast<uint8_t*>(&v), sizeof v)).has_value();
+}
+
+bool is_sev_es(const svm::Vmcb& v) { return (v.control.nested_ctl & svm::nested_ctl::kSevEsEnable) != 0; }
+
+}  // namespace
+
+RunStatus Vcpu::internal_error(std::string message) {
+  dead_ = true;
+  hv::KvmRun& r = state_.run;
+  r.exit_reason = hv::KvmExitReason::kInternalError;
+  r.internal.suberror = hv::kKvmInternalErrorEmulation;
+  r.internal.ndata = 0;
+  r.message = std::move(message);
+  return RunStatus::kExit;
+}
+
+bool Vcpu::enter() {
+  Memory& mem = vm_.machine_.memory();
+  hv::prepare_vmrun(vm_.ctx_, state_, vmcb_);
+  (void)write_host(mem, vmcb_hpa_, vmcb_);
+  // Plain SVM: the GPRs VMRUN does not load come from the vCPU's saved registers (the
+  // assembly around VMRUN does this in KVM). SEV-ES: the VMSA holds them; the host's stay.
+  if (!is_sev_es(vmcb_)) {
+    for (unsigned i = 0; i < 16; ++i) {
+      if (i != hv::kRax && i != hv::kRsp) core_.state().gpr[i] = state_.gprs.r[i];
+    }
+  }
+  (void)core_.clgi();
+  (void)core_.vmload(vmcb_hpa_.value);
+  auto r = core_.vmrun(vmcb_hpa_.value);
+  return r.has_value() && *r;
+}
+
+void Vcpu::leave() {
+  Memory& mem = vm_.machine_.memory();
+  (void)core_.vmsave(vmcb_hpa_.value);
+  (void)core_.vmload(host_save_hpa_.value);
+  (void)core_.stgi();
+  (void)read_host(mem, vmcb_hpa_, vmcb_);
+  if (!is_sev_es(vmcb_)) {
+    for (unsigned i = 0; i < 16; ++i) {
+      if (i != hv::kRax && i != hv::kRsp) state_.gprs.r[i] = core_.state().gpr[i];
+    }
+  }
+}
+
+RunStatus Vcpu::run(uint64_t budget_cycles) {
+  if (dead_) return RunStatus::kExit;
+  const uint64_t end = core_.cycles() + budget_cycles;
+  if (!core_.in_guest()) {
+    hv::ExitContext ctx{vm_.ctx_, state_, vmcb_, core_.tsc()};
+    const hv::ExitOutcome done = hv::complete_userspace_exit(ctx);
+    if (done.action == hv::ExitAction::kExitToVmm) return RunStatus::kExit;
+  }
+  for (;;) {
+    bool exited = false;
+    if (!core_.in_guest()) {
+      if (core_.cycles() >= end) return RunStatus::kPreempted;
+      exited = !enter();
+      if (exited && core_.in_guest()) return internal_error("VMRUN faulted on the host");
+    }
+    if (!exited) {
+      const uint64_t now = core_.cycles();
+      const cpu::StopReason stop = core_.run(end > now ? end - now : 0);
+      switch (stop) {
+        case cpu::StopReason::kVmexit: break;
+        case cpu::StopReason::kBudget: return RunStatus::kPreempted;
+        case cpu::StopReason::kUnimplemented:
+          return internal_error("guest instruction " + std::string(cpu::insn_name(core_.stop_info().insn)) +
+                                " at RIP " + hex(core_.state().rip) + " is not modelled");
+        case cpu::StopReason::kUnsupportedMode:
+          return internal_error("guest left 64-bit mode at RIP " + hex(core_.state().rip) +
+                                " (other modes are not modelled)");
+        case cpu::StopReason::kBusError:
+          return internal_error("guest access to host-physical " + hex(core_.stop_info().address) +
+                                " reached no memory");
+        default:
+          return internal_error("the core stopped in guest mode (reason " +
+                                std::to_string(static_cast<int>(stop)) + ")");
+      }
+    }
+    leave();
+    hv::ExitContext ctx{vm_.ctx_, state_, vmcb_, core_.tsc()};
+    const hv::ExitOutcome o = hv::handle_exit(ctx);
+    ++exit_counts_[static_cast<size_t>(o.path)];
+    core_.account(cpu::Cost::kHvExitDispatch);
+    core_.account(cost_of(o.path));
+    if (o.units > 0) core_.account(cpu::Cost::kHvPioElement, o.units);
+    if (o.action == hv::ExitAction::kExitToVmm) {
+      core_.account(cpu::Cost::kHvUserspaceExit);
+      return RunStatus::kExit;
+    }
+  }
+}
+
+}  // namespace snpemu::kvm

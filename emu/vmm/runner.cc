@@ -1,0 +1,180 @@
+// emu/vmm/runner.cc: the VMM main loop (see runner.h).
+#include "emu/vmm/runner.h"
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "base/hex.h"
+#include "emu/elf/elf.h"
+#include "emu/exec/boot_layout.h"
+#include "emu/kvm/kvm.h"
+#include "emu/machine/machine.h"
+#include "emu/vmm/vmm.h"
+
+namespace snpemu::vmm {
+namespace {
+
+constexpr uint16_t kDebugExitPort = 0xF4;
+constexpr uint64_t kStackPerVcpu = 0x4000;
+
+std::string vcpu_prefix(uint32_t id) { return "vCPU " + std::to_string(id) + ": "; }
+
+// The guest image into guest RAM (the VMM's mmap of the memslot), segment by segment.
+std::expected<uint64_t, std::string> load_image(kvm::VirtualMachine& vm, std::span<const uint8_t> elf,
+                                                uint64_t mem_bytes) {
+  auto image = parse_elf64(elf);
+  if (!image) return std::unexpected(image.error());
+  for (const ElfSegment& s : image->segments) {
+    if (s.paddr < boot::kLoaderEnd || s.paddr + s.memsz > mem_bytes || s.paddr + s.memsz < s.paddr) {
+      return std::unexpected("ELF: segment at " + hex(s.paddr) + " (+" + hex(s.memsz) +
+                             ") is outside guest memory above " + hex(boot::kLoaderEnd));
+    }
+    if (auto w = vm.write_guest(s.paddr, elf.subspan(s.offset, s.filesz)); !w) {
+      return std::unexpected("loading the segment at " + hex(s.paddr) + ": " + w.error().describe());
+    }
+    // Bytes past filesz read zero: fresh guest RAM is zero.
+  }
+  const auto pt = boot::page_tables_image(0);
+  const auto gdt = boot::gdt_page_image();
+  if (auto w = vm.write_guest(boot::kPml4, pt); !w) return std::unexpected(w.error().describe());
+  if (auto w = vm.write_guest(boot::kGdt, gdt); !w) return std::unexpected(w.error().describe());
+  return image->entry;
+}
+
+}  // namespace
+
+std::expected<GuestRunResult, std::string> run_guest(std::span<const uint8_t> elf,
+                                                     const GuestRunOptions& options,
+                                                     std::ostream& console) {
+  if (options.vcpus == 0 || options.vcpus > 30) {
+    return std::unexpected("vcpus: " + std::to_string(options.vcpus) + " is not in 1..30");
+  }
+  if (options.mem_bytes < (uint64_t{2} << 20) || (options.mem_bytes & kPageOffsetMask)) {
+    return std::unexpected("mem: " + std::to_string(options.mem_bytes) +
+                           " is not a multiple of 4 KiB of at least 2 MiB");
+  }
+  // The host: guest RAM (twice, for types with private memory), the hypervisor's pool, low
+  // memory and the RMP; memory is sparse, so the generous size costs nothing.
+  MachineConfig mc;
+  mc.cores = options.vcpus;
+  mc.seed = options.seed;
+  mc.mem_bytes = (options.mem_bytes * 2 + (uint64_t{256} << 20) + 0x1FFFFF) & ~uint64_t{0x1FFFFF};
+  auto machine = Machine::create(mc);
+  if (!machine) return std::unexpected(machine.error());
+  auto hyp = kvm::Hypervisor::create(**machine);
+  if (!hyp) return std::unexpected(hyp.error().describe());
+  kvm::VmSpec spec;
+  spec.type = options.type;
+  spec.memory_bytes = options.mem_bytes;
+  spec.vcpus = options.vcpus;
+  spec.options.hypercall_exit_enabled = uint64_t{1} << 12;  // KVM_HC_MAP_GPA_RANGE to the VMM
+  auto vm = (*hyp)->create_vm(spec);
+  if (!vm) return std::unexpected(vm.error().describe());
+  kvm::VirtualMachine& v = **vm;
+  auto entry = load_image(v, elf, options.mem_bytes);
+  if (!entry) return std::unexpected(entry.error());
+  for (uint32_t i = 0; i < options.vcpus; ++i) {
+    v.vcpu(i).set_long_mode_start(hv::LongModeStart{.rip = *entry,
+                                                    .rsp = boot::kStackTop - i * kStackPerVcpu,
+                                                    .cr3 = boot::kPml4,
+                                                    .gdtr_base = boot::kGdt,
+                                                    .gdtr_limit = boot::kGdtLimit});
+  }
+  GuestRunResult result;
+  std::vector<bool> stopped(options.vcpus, false);
+  hv::PioDevices& pio = v.context().pio;
+  auto drain = [&] {
+    if (!pio.debug_console.output.empty()) {
+      console << pio.debug_console.output;
+      pio.debug_console.output.clear();
+    }
+    if (!pio.com1.output().empty()) console << pio.com1.take_output();
+    console.flush();
+  };
+  for (;;) {
+    // The running vCPU with the lowest clock (ties: lowest id).
+    uint32_t pick = options.vcpus;
+    for (uint32_t i = 0; i < options.vcpus; ++i) {
+      if (stopped[i]) continue;
+      if (pick == options.vcpus || v.vcpu(i).core().cycles() < v.vcpu(pick).core().cycles()) pick = i;
+    }
+    if (pick == options.vcpus) {
+      result.end = GuestRunResult::End::kHalt;
+      break;
+    }
+    kvm::Vcpu& c = v.vcpu(pick);
+    if (options.max_cycles != 0 && c.core().cycles() >= options.max_cycles) {
+      result.end = GuestRunResult::End::kCycleLimit;
+      break;
+    }
+    const kvm::RunStatus status = c.run(options.quantum);
+    drain();
+    if (status == kvm::RunStatus::kPreempted) continue;
+    ++result.vmm_exits;
+    hv::KvmRun& run = c.kvm_run();
+    const std::string who = vcpu_prefix(pick);
+    switch (run.exit_reason) {
+      case hv::KvmExitReason::kIo:
+        if (run.io.direction == hv::kKvmExitIoOut && run.io.port == kDebugExitPort) {
+          uint32_t value = 0;
+          std::memcpy(&value, run.pio_data.data(), std::min<size_t>(run.io.size, 4));
+          result.end = GuestRunResult::End::kExitPort;
+          result.exit_status = static_cast<int>((value << 1) | 1);
+          goto done;
+        }
+        if (run.io.direction == hv::kKvmExitIoIn) {
+          // Nothing decodes the port: the bus floats high, as on a PC.
+          std::fill(run.pio_data.begin(), run.pio_data.begin() + std::min<size_t>(run.io.size * run.io.count, run.pio_data.size()), 0xFF);
+        }
+        break;
+      case hv::KvmExitReason::kHlt:
+        stopped[pick] = true;
+        break;
+      case hv::KvmExitReason::kHypercall: {
+        KvmRunHypercall h;
+        h.nr = run.hypercall.nr;
+        h.args = run.hypercall.args;
+        h.flags = run.hypercall.flags;
+        const ConvertResult r = handle_map_gpa_range(v.vm(), h);
+        run.hypercall.ret = h.ret;
+        (void)r;  // a failure is the guest's answer (ret != 0), not the VMM's
+        break;
+      }
+      case hv::KvmExitReason::kMemoryFault: {
+        const ConvertResult r = handle_memory_fault(v.vm(), run.memory_fault);
+        if (!r.ok()) return std::unexpected(who + "memory fault at " + hex(run.memory_fault.gpa) + ": " + r.message);
+        break;
+      }
+      case hv::KvmExitReason::kShutdown:
+        return std::unexpected(who + "the guest shut down (triple fault)");
+      case hv::KvmExitReason::kSystemEvent:
+        if (run.system_event.type == hv::kKvmSystemEventSevTerm) {
+          return std::unexpected(who + "the guest requested termination: reason set " +
+                                 std::to_string(run.system_event.ndata > 0 ? run.system_event.data[0] : 0) +
+                                 (run.message.empty() ? "" : " (" + run.message + ")"));
+        }
+        return std::unexpected(who + "system event " + std::to_string(run.system_event.type));
+      case hv::KvmExitReason::kFailEntry:
+        return std::unexpected(who + "VMRUN failed (hardware_entry_failure_reason " +
+                               hex(run.fail_entry.hardware_entry_failure_reason) + "): " + run.message);
+      case hv::KvmExitReason::kInternalError:
+        return std::unexpected(who + "internal error: " + run.message);
+      default:
+        return std::unexpected(who + "unexpected exit " + hv::kvm_exit_reason_name(run.exit_reason) +
+                               (run.message.empty() ? "" : ": " + run.message));
+    }
+  }
+done:
+  drain();
+  for (uint32_t i = 0; i < options.vcpus; ++i) {
+    kvm::Vcpu& c = v.vcpu(i);
+    result.cycles = std::max(result.cycles, c.core().cycles());
+    result.instructions += c.core().instructions();
+    for (uint64_t n : c.exit_counts()) result.exits += n;
+  }
+  return result;
+}
+
+}  // namespace snpemu::vmm

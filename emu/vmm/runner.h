@@ -1,0 +1,56 @@
+// emu/vmm/runner.h: the userspace VMM's main loop for `snpemu run GUEST.elf`: build the host,
+// create the VM through the KVM facade (emu/kvm), load the ELF and the 64-bit boot pages into
+// guest RAM, start every vCPU in 64-bit mode at the entry, and run them -- the vCPU with the
+// lowest cycle count first, one quantum at a time (deterministic) -- handling what KVM_RUN
+// returns: port I/O (isa-debug-exit 0xF4 ends the run with status (value << 1) | 1, as QEMU
+// does), HLT (the vCPU stops; the run ends when every vCPU has), shutdown, SEV termination
+// requests, KVM_HC_MAP_GPA_RANGE and memory faults (conversions), and internal errors.
+//
+// Guest layout: as bare metal (emu/exec/boot_layout.h): identity-mapped 4 GiB with 2 MiB pages
+// at 0x1000, GDT at 0x7000, vCPU i's stack top at 0x80000 - i * 0x4000 with RDI = i; the image
+// must lie above 0x80000 and inside guest memory.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <ostream>
+#include <span>
+#include <string>
+
+#include "emu/hv/hv.h"
+
+namespace snpemu::vmm {
+
+struct GuestRunOptions {
+  hv::VmType type = hv::VmType::kDefault;
+  uint64_t mem_bytes = uint64_t{256} << 20;
+  uint32_t vcpus = 1;
+  /// Stop after this many modelled cycles on any vCPU (0 = no limit).
+  uint64_t max_cycles = 0;
+  /// Cycles a vCPU runs before the scheduler picks again.
+  uint64_t quantum = 100'000;
+  uint64_t seed = 0x534E'5045'4D55'0001;
+};
+
+struct GuestRunResult {
+  enum class End : uint8_t {
+    kExitPort,    ///< the guest wrote port 0xF4
+    kHalt,        ///< every vCPU halted
+    kCycleLimit,  ///< max_cycles reached
+  };
+  End end = End::kHalt;
+  int exit_status = 0;    ///< (value << 1) | 1 for kExitPort, else 0
+  uint64_t cycles = 0;    ///< largest vCPU cycle count
+  uint64_t exits = 0;     ///< #VMEXITs handled by the hypervisor, all vCPUs
+  uint64_t vmm_exits = 0; ///< KVM_RUN returns to the VMM, all vCPUs
+  uint64_t instructions = 0;
+};
+
+/// Runs `elf` as a guest. Console bytes (port 0xE9, COM1) go to `console` as the VMM collects
+/// them. Errors (malformed image, guest shutdown / triple fault, internal errors, a failed
+/// conversion) are one line naming the vCPU and the cause.
+std::expected<GuestRunResult, std::string> run_guest(std::span<const uint8_t> elf,
+                                                     const GuestRunOptions& options,
+                                                     std::ostream& console);
+
+}  // namespace snpemu::vmm
