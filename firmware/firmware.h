@@ -1,29 +1,42 @@
 // firmware/firmware.h: the AMD Secure Processor (SNP firmware) model: codecs, crypto and the
 // mailbox (class Firmware, over Memory and the RMP).
 //
+// Layout tables (pure data, offsets static_assert'ed; included below: include this header):
+//   abi_types.h      Digest384, Vmpck
+//   status_code.h    Status (firmware status codes)
+//   report_layout.h  AttestationReport, EcdsaSignature, report constants and FLAGS bits
+//   id_block_layout.h  SnpPublicKey, IdBlock, IdAuth
+//   page_layout.h    PageType, kVmsaGpa, PageInfo, CpuidEntry, CpuidPage, SecretsPage
+//   command_layout.h CommandId, the decoded command buffers, PlatformStatusPage, GuestStatusPage
+//   msg_layout.h     MsgType, GuestMsgHeader, MsgReportReq/Rsp, MsgKeyReq/Rsp
+//
 // Table of contents, grouped by the file that defines each part:
-//   status.cc        Status (firmware status codes), FwError (every error value in this package)
-//   report.cc        AttestationReport (0x4A0-byte layout), parse/serialize, TCB_VERSION decode
+//   status.cc        status_name, FwError (every error value in this package)
+//   report.cc        AttestationReport parse/serialize, TCB_VERSION decode
 //   certificate.cc   Certificate (X.509), VerifyingKey, VCEK -> ASK -> ARK chain check
 //   ecdsa.cc         ECDSA P-384/SHA-384: verify a report signature, RFC 6979 deterministic sign
 //   vcek.cc          ModelVcek: the deterministic model VCEK derived from a platform seed;
 //                    platform_seed_from_machine_seed (MachineConfig::seed -> platform seed)
 //   report_build.cc  ReportInputs -> a signed report (what MSG_REPORT_REQ produces)
-//   id_block.cc      IdBlock, IdAuth, SnpPublicKey and the SNP_LAUNCH_FINISH ID-block checks
-//   measure.cc       PageInfo and LaunchDigest: the SNP_LAUNCH_UPDATE SHA-384 chain
-//   cpuid_page.cc    CpuidPage layout and the firmware's CPUID page check
-//   commands.cc      CommandId and the command buffers (typed, parse/serialize)
-//   guest_msg.cc     GuestMsgHeader, AES-256-GCM seal/open, GuestChannel (sequence numbers)
-//   report_msg.cc    MSG_REPORT_REQ / MSG_REPORT_RSP payloads
-//   key_msg.cc       MSG_KEY_REQ / MSG_KEY_RSP payloads and the model's derived guest keys
-//   secrets.cc       SecretsPage layout, VMPCK derivation from the platform seed
+//   id_block.cc      IdBlock, IdAuth, SnpPublicKey codecs and the SNP_LAUNCH_FINISH ID-block checks
+//   measure.cc       LaunchDigest: the SNP_LAUNCH_UPDATE SHA-384 chain over PageInfo
+//   cpuid_page.cc    CpuidPage codec and the firmware's CPUID page check
+//   commands.cc      command_name, command buffer parse/serialize
+//   guest_msg.cc     GuestMsgHeader checks, AES-256-GCM seal/open, GuestChannel (sequence numbers)
+//   report_msg.cc    MSG_REPORT_REQ / MSG_REPORT_RSP payload codecs
+//   key_msg.cc       MSG_KEY_REQ / MSG_KEY_RSP payload codecs and the model's derived guest keys
+//   secrets.cc       SecretsPage codec, VMPCK derivation from the platform seed
+//   vek.cc           derive_vek: the VM encryption key of a guest context from the platform seed
 //   policy.cc        GuestPolicy decode/encode and the SNP_LAUNCH_START policy checks
 //   The mailbox (class Firmware, section "mailbox" at the end; needs Memory and the RMP):
-//   mailbox.cc       FirmwareConfig, Firmware::create, command() dispatch, invariants, fingerprint
+//   mailbox.cc       FirmwareConfig, Firmware::create (optionally with the memory controller's
+//                    key slots), command() dispatch, invariants, fingerprint
 //   platform.cc      SNP_INIT, SNP_INIT_EX (range list), SNP_SHUTDOWN(_EX), SNP_PLATFORM_STATUS,
 //                    SNP_DF_FLUSH
-//   gctx.cc          SNP_GCTX_CREATE, SNP_ACTIVATE, SNP_DECOMMISSION, SNP_GUEST_STATUS
-//   launch.cc        SNP_LAUNCH_START, SNP_LAUNCH_UPDATE, SNP_LAUNCH_FINISH
+//   gctx.cc          SNP_GCTX_CREATE (VEK), SNP_ACTIVATE (installs the VEK in the ASID's key
+//                    slot), SNP_DECOMMISSION (removes it), SNP_GUEST_STATUS
+//   launch.cc        SNP_LAUNCH_START, SNP_LAUNCH_UPDATE (measure, then encrypt in place),
+//                    SNP_LAUNCH_FINISH
 //   pages.cc         RMP page-state predicates, SNP_PAGE_RECLAIM, SNP_PAGE_UNSMASH
 //   guest_request.cc SNP_GUEST_REQUEST (MSG_REPORT_REQ, MSG_KEY_REQ)
 //
@@ -46,6 +59,14 @@
 
 #include "base/types.h"
 #include "emu/mem/memory.h"
+#include "emu/memcrypt/memcrypt.h"
+#include "firmware/abi_types.h"
+#include "firmware/command_layout.h"
+#include "firmware/id_block_layout.h"
+#include "firmware/msg_layout.h"
+#include "firmware/page_layout.h"
+#include "firmware/report_layout.h"
+#include "firmware/status_code.h"
 #include "rmp/rmp.h"
 
 struct evp_pkey_st;  // OpenSSL EVP_PKEY
@@ -53,54 +74,9 @@ struct x509_st;      // OpenSSL X509
 
 namespace snpemu::fw {
 
-using Digest384 = std::array<uint8_t, 48>;  // a SHA-384 digest
-using Vmpck = std::array<uint8_t, 32>;      // an AES-256-GCM VM platform communication key
-
 // ===== status.cc ==============================================================================
 
-/// SNP firmware status codes. PLATFORM-FACTS 8.9 [L uapi psp-sev.h, values after the 2025 fix].
-enum class Status : uint32_t {
-  kSuccess = 0x00,
-  kInvalidPlatformState = 0x01,
-  kInvalidGuestState = 0x02,
-  kInvalidConfig = 0x03,
-  kInvalidLength = 0x04,
-  kAlreadyOwned = 0x05,
-  kInvalidCertificate = 0x06,
-  kPolicyFailure = 0x07,
-  kInactive = 0x08,
-  kInvalidAddress = 0x09,
-  kBadSignature = 0x0A,
-  kBadMeasurement = 0x0B,
-  kAsidOwned = 0x0C,
-  kInvalidAsid = 0x0D,
-  kWbinvdRequired = 0x0E,
-  kDfflushRequired = 0x0F,
-  kInvalidGuest = 0x10,
-  kInvalidCommand = 0x11,
-  kActive = 0x12,
-  kHwerrorPlatform = 0x13,
-  kHwerrorUnsafe = 0x14,
-  kUnsupported = 0x15,
-  kInvalidParam = 0x16,
-  kResourceLimit = 0x17,
-  kSecureDataInvalid = 0x18,
-  kInvalidPageSize = 0x19,
-  kInvalidPageState = 0x1A,
-  kInvalidMdataEntry = 0x1B,
-  kInvalidPageOwner = 0x1C,
-  kAeadOflow = 0x1D,
-  kExitRingBuffer = 0x1F,
-  kRmpInitRequired = 0x20,
-  kBadSvn = 0x21,
-  kBadVersion = 0x22,
-  kShutdownRequired = 0x23,
-  kUpdateFailed = 0x24,
-  kRestoreRequired = 0x25,
-  kRmpInitializationFailed = 0x26,
-  kInvalidKey = 0x27,
-  kShutdownIncomplete = 0x28,  // [L-patch]
-};
+// Status, the firmware status codes: status_code.h.
 
 /// The spec name of a status ("SUCCESS", "INVALID_PARAM", ...); "UNKNOWN" for other values.
 std::string_view status_name(Status status);
@@ -132,106 +108,7 @@ std::string_view error_kind_name(ErrorKind kind);
 
 // ===== report.cc ==============================================================================
 
-/// Size of an attestation report and the part its signature covers. PLATFORM-FACTS 8.6.
-inline constexpr size_t kReportSize = 0x4A0;
-inline constexpr size_t kReportSignedSize = 0x2A0;
-/// SIGNATURE_ALGO value for ECDSA P-384 with SHA-384. PLATFORM-FACTS 8.6.
-inline constexpr uint32_t kSigAlgoEcdsaP384Sha384 = 1;
-/// Report VERSION values this model parses (2 early Milan firmware; 3 adds CPUID fields;
-/// 5 adds mitigation vectors). UNCONFIRMED: whether a version 4 ever shipped; it is accepted.
-inline constexpr uint32_t kReportVersionMin = 2;
-inline constexpr uint32_t kReportVersionMax = 5;
-/// The version this model's firmware writes.
-inline constexpr uint32_t kReportVersionModel = 3;
-
-/// ECDSA signature as the firmware stores it: R and S little-endian, zero-padded to 72 bytes.
-/// PLATFORM-FACTS 8.4 (signature format) and 8.6 (offset 0x2A0).
-struct EcdsaSignature {
-  std::array<uint8_t, 72> r{};
-  std::array<uint8_t, 72> s{};
-  std::array<uint8_t, 368> reserved{};
-};
-static_assert(sizeof(EcdsaSignature) == 512);
-
-/// The attestation report, field names as in the SNP ABI (PLATFORM-FACTS 8.6). A plain
-/// little-endian image: serialize/parse copy bytes; offsets are static_asserted below.
-struct AttestationReport {
-  uint32_t version = kReportVersionModel;
-  uint32_t guest_svn = 0;
-  uint64_t policy = 0;
-  std::array<uint8_t, 16> family_id{};
-  std::array<uint8_t, 16> image_id{};
-  uint32_t vmpl = 0;
-  uint32_t signature_algo = kSigAlgoEcdsaP384Sha384;
-  uint64_t platform_version = 0;  // current TCB (TCB_VERSION)
-  uint64_t platform_info = 0;
-  uint32_t flags = 0;  // bit 0 AUTHOR_KEY_EN, bit 1 MASK_CHIP_KEY, bits 4:2 SIGNING_KEY
-  uint32_t reserved0 = 0;
-  std::array<uint8_t, 64> report_data{};
-  Digest384 measurement{};
-  std::array<uint8_t, 32> host_data{};
-  Digest384 id_key_digest{};
-  Digest384 author_key_digest{};
-  std::array<uint8_t, 32> report_id{};
-  std::array<uint8_t, 32> report_id_ma{};
-  uint64_t reported_tcb = 0;
-  uint8_t cpuid_fam_id = 0;  // v3+; reserved in v2
-  uint8_t cpuid_mod_id = 0;
-  uint8_t cpuid_step = 0;
-  std::array<uint8_t, 21> reserved1{};
-  std::array<uint8_t, 64> chip_id{};
-  uint64_t committed_tcb = 0;
-  // Order build, minor, major (PLATFORM-FACTS 11.8 lists it as unconfirmed; the real Milan
-  // report, VERSION 2, reads 04 34 01 = firmware 1.52 build 4 in this order, which fits).
-  uint8_t current_build = 0;
-  uint8_t current_minor = 0;
-  uint8_t current_major = 0;
-  uint8_t reserved2 = 0;
-  uint8_t committed_build = 0;
-  uint8_t committed_minor = 0;
-  uint8_t committed_major = 0;
-  uint8_t reserved3 = 0;
-  uint64_t launch_tcb = 0;
-  uint64_t launch_mit_vector = 0;   // v5
-  uint64_t current_mit_vector = 0;  // v5
-  std::array<uint8_t, 152> reserved4{};
-  EcdsaSignature signature{};
-};
-static_assert(offsetof(AttestationReport, guest_svn) == 0x004);
-static_assert(offsetof(AttestationReport, policy) == 0x008);
-static_assert(offsetof(AttestationReport, family_id) == 0x010);
-static_assert(offsetof(AttestationReport, image_id) == 0x020);
-static_assert(offsetof(AttestationReport, vmpl) == 0x030);
-static_assert(offsetof(AttestationReport, signature_algo) == 0x034);
-static_assert(offsetof(AttestationReport, platform_version) == 0x038);
-static_assert(offsetof(AttestationReport, platform_info) == 0x040);
-static_assert(offsetof(AttestationReport, flags) == 0x048);
-static_assert(offsetof(AttestationReport, report_data) == 0x050);
-static_assert(offsetof(AttestationReport, measurement) == 0x090);
-static_assert(offsetof(AttestationReport, host_data) == 0x0C0);
-static_assert(offsetof(AttestationReport, id_key_digest) == 0x0E0);
-static_assert(offsetof(AttestationReport, author_key_digest) == 0x110);
-static_assert(offsetof(AttestationReport, report_id) == 0x140);
-static_assert(offsetof(AttestationReport, report_id_ma) == 0x160);
-static_assert(offsetof(AttestationReport, reported_tcb) == 0x180);
-static_assert(offsetof(AttestationReport, cpuid_fam_id) == 0x188);
-static_assert(offsetof(AttestationReport, cpuid_step) == 0x18A);
-static_assert(offsetof(AttestationReport, chip_id) == 0x1A0);
-static_assert(offsetof(AttestationReport, committed_tcb) == 0x1E0);
-static_assert(offsetof(AttestationReport, current_build) == 0x1E8);
-static_assert(offsetof(AttestationReport, committed_build) == 0x1EC);
-static_assert(offsetof(AttestationReport, launch_tcb) == 0x1F0);
-static_assert(offsetof(AttestationReport, launch_mit_vector) == 0x1F8);
-static_assert(offsetof(AttestationReport, current_mit_vector) == 0x200);
-static_assert(offsetof(AttestationReport, signature) == kReportSignedSize);
-static_assert(sizeof(AttestationReport) == kReportSize);
-
-/// Report FLAGS bits. PLATFORM-FACTS 8.6; SIGNING_KEY encodings UNCONFIRMED (11.8).
-inline constexpr uint32_t kReportFlagAuthorKeyEn = 1u << 0;
-inline constexpr uint32_t kReportFlagMaskChipKey = 1u << 1;
-inline constexpr uint32_t kSigningKeyVcek = 0;  // FLAGS bits 4:2
-inline constexpr uint32_t kSigningKeyVlek = 1;
-inline constexpr uint32_t kSigningKeyNone = 7;
+// AttestationReport, EcdsaSignature, the report constants and FLAGS bits: report_layout.h.
 
 /// Parses a report. Errors: kBadLength (size != 0x4A0), kBadVersion (VERSION outside 2..5),
 /// kBadAlgorithm (SIGNATURE_ALGO != 1), kBadField (VMPL > 3). The signature is not checked here.
@@ -406,48 +283,7 @@ std::expected<AttestationReport, FwError> build_signed_report(
 
 // ===== id_block.cc ============================================================================
 
-/// A public key in the firmware's format (1028 bytes): curve 2 = P-384, Qx and Qy little-endian
-/// zero-padded to 72 bytes. PLATFORM-FACTS 8.4 [3P sev-snp-measure id_block.py].
-struct SnpPublicKey {
-  uint32_t curve = 2;
-  std::array<uint8_t, 72> qx{};
-  std::array<uint8_t, 72> qy{};
-  std::array<uint8_t, 880> reserved{};
-};
-static_assert(offsetof(SnpPublicKey, qy) == 0x4C);
-static_assert(sizeof(SnpPublicKey) == 1028);
-inline constexpr uint32_t kCurveP384 = 2;
-
-/// The ID block SNP_LAUNCH_FINISH may carry (96 bytes). PLATFORM-FACTS 8.4.
-struct IdBlock {
-  Digest384 ld{};  // expected launch digest
-  std::array<uint8_t, 16> family_id{};
-  std::array<uint8_t, 16> image_id{};
-  uint32_t version = 1;
-  uint32_t guest_svn = 0;
-  uint64_t policy = 0;
-};
-static_assert(offsetof(IdBlock, version) == 0x50);
-static_assert(offsetof(IdBlock, policy) == 0x58);
-static_assert(sizeof(IdBlock) == 96);
-
-/// The ID authentication information structure (4096 bytes). PLATFORM-FACTS 8.4.
-struct IdAuth {
-  uint32_t id_key_algo = kSigAlgoEcdsaP384Sha384;
-  uint32_t auth_key_algo = kSigAlgoEcdsaP384Sha384;
-  std::array<uint8_t, 56> reserved1{};
-  EcdsaSignature id_block_sig{};  // by the ID key, over the 96-byte ID block
-  SnpPublicKey id_key{};
-  std::array<uint8_t, 60> reserved2{};
-  EcdsaSignature id_key_sig{};  // by the author key, over the 1028-byte ID key
-  SnpPublicKey author_key{};
-  std::array<uint8_t, 892> reserved3{};
-};
-static_assert(offsetof(IdAuth, id_block_sig) == 0x040);
-static_assert(offsetof(IdAuth, id_key) == 0x240);
-static_assert(offsetof(IdAuth, id_key_sig) == 0x680);
-static_assert(offsetof(IdAuth, author_key) == 0x880);
-static_assert(sizeof(IdAuth) == 4096);
+// SnpPublicKey, IdBlock, IdAuth: id_block_layout.h.
 
 /// The firmware-format image of a P-384 key; kBadCertificate for any other key type.
 std::expected<SnpPublicKey, FwError> to_snp_public_key(const VerifyingKey& key);
@@ -481,45 +317,10 @@ std::expected<IdCheckResult, FwError> check_id_block(const IdBlock& block, const
 
 // ===== measure.cc =============================================================================
 
-/// SNP_LAUNCH_UPDATE page types. PLATFORM-FACTS 8.3.
-enum class PageType : uint8_t {
-  kNormal = 1,
-  kVmsa = 2,
-  kZero = 3,
-  kUnmeasured = 4,
-  kSecrets = 5,
-  kCpuid = 6,
-};
+// PageType, kVmsaGpa, kMaxGpa and PageInfo: page_layout.h.
+
 /// "normal", "vmsa", ... ("invalid" for other values).
 std::string_view page_type_name(PageType type);
-
-/// GPA recorded for VMSA pages: all ones truncated to 52 bits, page aligned. PLATFORM-FACTS 8.4
-/// [3P sev-snp-measure gctx.py VMSA_GPA; L KVM INITIAL_VMSA_GPA].
-inline constexpr Gpa kVmsaGpa{0xFFFF'FFFF'F000};
-/// Largest GPA (52-bit guest physical address space).
-inline constexpr uint64_t kMaxGpa = (uint64_t{1} << 52) - 1;
-
-/// PAGE_INFO, the 112-byte structure hashed at each launch step. PLATFORM-FACTS 8.4.
-struct PageInfo {
-  Digest384 digest_cur{};
-  Digest384 contents{};
-  uint16_t length = 0x70;
-  uint8_t page_type = 0;
-  uint8_t imi_page = 0;
-  uint8_t vmpl3_perms = 0;
-  uint8_t vmpl2_perms = 0;
-  uint8_t vmpl1_perms = 0;
-  uint8_t reserved = 0;
-  uint64_t gpa = 0;
-};
-static_assert(offsetof(PageInfo, contents) == 0x30);
-static_assert(offsetof(PageInfo, length) == 0x60);
-static_assert(offsetof(PageInfo, page_type) == 0x62);
-static_assert(offsetof(PageInfo, imi_page) == 0x63);
-static_assert(offsetof(PageInfo, vmpl3_perms) == 0x64);
-static_assert(offsetof(PageInfo, vmpl1_perms) == 0x66);
-static_assert(offsetof(PageInfo, gpa) == 0x68);
-static_assert(sizeof(PageInfo) == 0x70);
 
 /// The 112-byte little-endian image of `info`.
 std::array<uint8_t, sizeof(PageInfo)> serialize_page_info(const PageInfo& info);
@@ -558,30 +359,7 @@ class LaunchDigest {
 
 // ===== cpuid_page.cc ==========================================================================
 
-/// One CPUID table entry (48 bytes). PLATFORM-FACTS 8.3 [L asm/sev.h snp_cpuid_fn].
-struct CpuidEntry {
-  uint32_t eax_in = 0;
-  uint32_t ecx_in = 0;
-  uint64_t xcr0_in = 0;
-  uint64_t xss_in = 0;
-  uint32_t eax = 0, ebx = 0, ecx = 0, edx = 0;
-  uint64_t reserved = 0;
-  constexpr bool operator==(const CpuidEntry&) const = default;
-};
-static_assert(offsetof(CpuidEntry, eax) == 0x18);
-static_assert(sizeof(CpuidEntry) == 48);
-
-inline constexpr size_t kCpuidMaxEntries = 64;
-/// The CPUID page of SNP_LAUNCH_UPDATE(CPUID) (4096 bytes). PLATFORM-FACTS 8.3.
-struct CpuidPage {
-  uint32_t count = 0;
-  uint32_t reserved1 = 0;
-  uint64_t reserved2 = 0;
-  std::array<CpuidEntry, kCpuidMaxEntries> entries{};
-  std::array<uint8_t, 4096 - 16 - kCpuidMaxEntries * 48> reserved3{};
-};
-static_assert(offsetof(CpuidPage, entries) == 16);
-static_assert(sizeof(CpuidPage) == 4096);
+// CpuidEntry, CpuidPage: page_layout.h.
 
 std::array<uint8_t, 4096> serialize_cpuid_page(const CpuidPage& page);
 /// kBadLength unless 4096 bytes; kBadField/INVALID_PARAM if count > 64.
@@ -606,116 +384,10 @@ std::expected<CpuidPage, FwError> sanitize_cpuid_page(const CpuidPage& page,
 
 // ===== commands.cc ============================================================================
 
-/// Firmware command ids (the mailbox's command field). PLATFORM-FACTS 8.1 [L psp-sev.h].
-enum class CommandId : uint32_t {
-  kSnpInit = 0x081,
-  kSnpShutdown = 0x082,
-  kSnpPlatformStatus = 0x083,
-  kSnpDfFlush = 0x084,
-  kSnpInitEx = 0x085,
-  kSnpShutdownEx = 0x086,
-  kSnpDecommission = 0x090,
-  kSnpActivate = 0x091,
-  kSnpGuestStatus = 0x092,
-  kSnpGctxCreate = 0x093,
-  kSnpGuestRequest = 0x094,
-  kSnpActivateEx = 0x095,
-  kSnpLaunchStart = 0x0A0,
-  kSnpLaunchUpdate = 0x0A1,
-  kSnpLaunchFinish = 0x0A2,
-  kSnpDbgDecrypt = 0x0B0,
-  kSnpDbgEncrypt = 0x0B1,
-  kSnpPageSwapOut = 0x0C0,
-  kSnpPageSwapIn = 0x0C1,
-  kSnpPageMove = 0x0C2,
-  kSnpPageMdInit = 0x0C3,
-  kSnpPageSetState = 0x0C6,
-  kSnpPageReclaim = 0x0C7,
-  kSnpPageUnsmash = 0x0C8,
-  kSnpConfig = 0x0C9,
-  kSnpDownloadFirmwareEx = 0x0CA,
-  kSnpCommit = 0x0CB,
-  kSnpVlekLoad = 0x0CD,
-  kSnpFeatureInfo = 0x0CE,
-};
+// CommandId and the decoded command buffers (CmdAddr ... CmdShutdownEx): command_layout.h.
+
 /// "SNP_LAUNCH_START", ... ("UNKNOWN" for other values).
 std::string_view command_name(CommandId id);
-
-// Command buffers, decoded. Each has kSize (bytes the firmware reads, PLATFORM-FACTS 8.2) and a
-// parse (kBadLength/INVALID_LENGTH if shorter; the checks listed) and serialize pair.
-
-/// SNP_GCTX_CREATE, SNP_DECOMMISSION, SNP_PLATFORM_STATUS: one SPA.
-struct CmdAddr {
-  static constexpr size_t kSize = 8;
-  Hpa address;
-};
-/// SNP_ACTIVATE.
-struct CmdActivate {
-  static constexpr size_t kSize = 12;
-  Hpa gctx_paddr;
-  Asid asid;
-};
-/// SNP_LAUNCH_START. Checks: flags bits 31:2 zero.
-struct CmdLaunchStart {
-  static constexpr size_t kSize = 48;
-  Hpa gctx_paddr;
-  uint64_t policy = 0;
-  Hpa ma_gctx_paddr;
-  bool ma_en = false;   // flags bit 0
-  bool imi_en = false;  // flags bit 1
-  uint32_t desired_tsc_khz = 0;
-  std::array<uint8_t, 16> gosvw{};
-};
-/// SNP_LAUNCH_UPDATE. Checks: page_type 1..6 (INVALID_PARAM); reserved bits zero (INVALID_PARAM,
-/// UNCONFIRMED); address aligned to the page size (INVALID_ADDRESS, UNCONFIRMED).
-struct CmdLaunchUpdate {
-  static constexpr size_t kSize = 32;
-  Hpa gctx_paddr;
-  bool page_size_2m = false;                                  // bit 0 of the u32 at 0x08
-  PageType page_type = PageType::kNormal;                     // bits 3:1
-  bool imi_page = false;                                      // bit 4
-  Hpa address;                                                // SPA of the page
-  uint8_t vmpl1_perms = 0, vmpl2_perms = 0, vmpl3_perms = 0;  // bits 15:8, 23:16, 31:24 @0x18
-};
-/// SNP_LAUNCH_FINISH. Checks: flags bits 63:3 zero; AUTH_KEY_EN needs ID_BLOCK_EN
-/// (INVALID_PARAM, UNCONFIRMED).
-struct CmdLaunchFinish {
-  static constexpr size_t kSize = 64;
-  Hpa gctx_paddr;
-  Hpa id_block_paddr;
-  Hpa id_auth_paddr;
-  bool id_block_en = false, auth_key_en = false, vcek_disabled = false;  // bits 0, 1, 2 @0x18
-  std::array<uint8_t, 32> host_data{};
-};
-/// SNP_GUEST_STATUS (gctx, status page), SNP_GUEST_REQUEST (gctx, request, response), and
-/// SNP_DBG_DECRYPT/ENCRYPT (gctx, src, dst): a context and up to two more SPAs.
-struct CmdGctxAddrs {
-  static constexpr size_t kSizeTwo = 16;
-  static constexpr size_t kSizeThree = 24;
-  Hpa gctx_paddr;
-  Hpa first;
-  Hpa second;  // unused (zero) for the 16-byte form
-};
-/// SNP_PAGE_RECLAIM / SNP_PAGE_UNSMASH: bit 0 of the address is the page size.
-struct CmdPageAddr {
-  static constexpr size_t kSize = 8;
-  Hpa address;  // page aligned, bit 0 cleared
-  bool page_size_2m = false;
-};
-/// SNP_INIT_EX. Checks: flags bits 31:5 zero (INVALID_PARAM, UNCONFIRMED).
-struct CmdInitEx {
-  static constexpr size_t kSize = 64;
-  bool init_rmp = false, list_paddr_en = false, rapl_dis = false;
-  bool ciphertext_hiding_en = false, tio_en = false;
-  Hpa list_paddr;
-  uint16_t max_snp_asid = 0;
-};
-/// SNP_SHUTDOWN_EX.
-struct CmdShutdownEx {
-  static constexpr size_t kSize = 8;
-  uint32_t len = kSize;
-  bool iommu_snp_shutdown = false, x86_snp_shutdown = false;
-};
 
 std::expected<CmdAddr, FwError> parse_cmd_addr(std::span<const uint8_t> buf);
 std::expected<CmdActivate, FwError> parse_cmd_activate(std::span<const uint8_t> buf);
@@ -740,55 +412,7 @@ std::vector<uint8_t> serialize(const CmdShutdownEx& c);
 
 // ===== guest_msg.cc ===========================================================================
 
-/// Guest message types. PLATFORM-FACTS 8.7.
-enum class MsgType : uint8_t {
-  kInvalid = 0,
-  kCpuidReq = 1,
-  kCpuidRsp = 2,
-  kKeyReq = 3,
-  kKeyRsp = 4,
-  kReportReq = 5,
-  kReportRsp = 6,
-  kExportReq = 7,
-  kExportRsp = 8,
-  kImportReq = 9,
-  kImportRsp = 10,
-  kAbsorbReq = 11,
-  kAbsorbRsp = 12,
-  kVmrkReq = 13,
-  kVmrkRsp = 14,
-  kTscInfoReq = 17,
-  kTscInfoRsp = 18,
-};
-
-inline constexpr size_t kMsgHeaderSize = 0x60;
-inline constexpr size_t kMsgPageSize = 4096;
-inline constexpr size_t kMaxMsgPayload = kMsgPageSize - kMsgHeaderSize;
-inline constexpr uint8_t kMsgAlgoAes256Gcm = 1;
-inline constexpr uint8_t kMsgHdrVersion = 1;
-
-/// The 96-byte guest message header. PLATFORM-FACTS 8.7 [L asm/sev.h snp_guest_msg_hdr].
-struct GuestMsgHeader {
-  std::array<uint8_t, 32> authtag{};  // 16 bytes used (AES-GCM tag)
-  uint64_t msg_seqno = 0;
-  std::array<uint8_t, 8> rsvd1{};
-  uint8_t algo = kMsgAlgoAes256Gcm;
-  uint8_t hdr_version = kMsgHdrVersion;
-  uint16_t hdr_sz = kMsgHeaderSize;
-  uint8_t msg_type = 0;
-  uint8_t msg_version = 1;
-  uint16_t msg_sz = 0;
-  uint32_t rsvd2 = 0;
-  uint8_t msg_vmpck = 0;
-  std::array<uint8_t, 35> rsvd3{};
-};
-static_assert(offsetof(GuestMsgHeader, msg_seqno) == 0x20);
-static_assert(offsetof(GuestMsgHeader, algo) == 0x30);
-static_assert(offsetof(GuestMsgHeader, hdr_sz) == 0x32);
-static_assert(offsetof(GuestMsgHeader, msg_type) == 0x34);
-static_assert(offsetof(GuestMsgHeader, msg_sz) == 0x36);
-static_assert(offsetof(GuestMsgHeader, msg_vmpck) == 0x3C);
-static_assert(sizeof(GuestMsgHeader) == kMsgHeaderSize);
+// MsgType, GuestMsgHeader and the message constants: msg_layout.h.
 
 /// A decrypted, authenticated message.
 struct GuestMessage {
@@ -835,24 +459,7 @@ class GuestChannel {
 
 // ===== report_msg.cc ==========================================================================
 
-/// MSG_REPORT_REQ payload (96 bytes). PLATFORM-FACTS 8.6.
-struct MsgReportReq {
-  std::array<uint8_t, 64> report_data{};
-  uint32_t vmpl = 0;
-  std::array<uint8_t, 28> rsvd{};
-};
-static_assert(offsetof(MsgReportReq, vmpl) == 0x40);
-static_assert(sizeof(MsgReportReq) == 96);
-
-/// MSG_REPORT_RSP: status u32, report_size u32, reserved[24], then the report.
-struct MsgReportRsp {
-  uint32_t status = 0;  // 0 success, 0x16 INVALID_PARAM (UNCONFIRMED: other values)
-  uint32_t report_size = 0;
-  std::array<uint8_t, 24> rsvd{};
-  AttestationReport report;
-};
-static_assert(offsetof(MsgReportRsp, report) == 0x20);
-static_assert(sizeof(MsgReportRsp) == 0x20 + kReportSize);
+// MsgReportReq, MsgReportRsp: msg_layout.h.
 
 /// Parses a request payload; kBadLength if shorter than 96 bytes (UNCONFIRMED: longer payloads
 /// accepted, extra bytes ignored), kBadField if vmpl > 3.
@@ -865,37 +472,7 @@ std::expected<MsgReportRsp, FwError> parse_report_rsp(std::span<const uint8_t> p
 
 // ===== key_msg.cc =============================================================================
 
-/// MSG_KEY_REQ payload (32 bytes). [L uapi sev-guest.h snp_derived_key_req]
-struct MsgKeyReq {
-  uint32_t root_key_select = 0;  // bit 0: 0 VCEK, 1 VMRK; bits 2:1 KEY_SEL (0 default, 1 VCEK,
-                                 // 2 VLEK) [SNP ABI; UNCONFIRMED beyond Linux's field name]
-  uint32_t rsvd = 0;
-  uint64_t guest_field_select = 0;  // bits below (kKeyField*)
-  uint32_t vmpl = 0;
-  uint32_t guest_svn = 0;
-  uint64_t tcb_version = 0;
-};
-static_assert(offsetof(MsgKeyReq, guest_field_select) == 0x08);
-static_assert(offsetof(MsgKeyReq, tcb_version) == 0x18);
-static_assert(sizeof(MsgKeyReq) == 32);
-
-/// GUEST_FIELD_SELECT bits (SNP ABI MSG_KEY_REQ; UNCONFIRMED: from the ABI, not our sources).
-inline constexpr uint64_t kKeyFieldPolicy = 1u << 0;
-inline constexpr uint64_t kKeyFieldImageId = 1u << 1;
-inline constexpr uint64_t kKeyFieldFamilyId = 1u << 2;
-inline constexpr uint64_t kKeyFieldMeasurement = 1u << 3;
-inline constexpr uint64_t kKeyFieldGuestSvn = 1u << 4;
-inline constexpr uint64_t kKeyFieldTcbVersion = 1u << 5;
-
-/// MSG_KEY_RSP payload (64 bytes): status u32, reserved[28], derived_key[32].
-/// [L uapi sev-guest.h snp_derived_key_resp is 64 bytes; field split from the SNP ABI]
-struct MsgKeyRsp {
-  uint32_t status = 0;  // 0 success, 0x16 INVALID_PARAM, 0x27 INVALID_KEY
-  std::array<uint8_t, 28> rsvd{};
-  std::array<uint8_t, 32> derived_key{};
-};
-static_assert(offsetof(MsgKeyRsp, derived_key) == 0x20);
-static_assert(sizeof(MsgKeyRsp) == 64);
+// MsgKeyReq, the GUEST_FIELD_SELECT bits, MsgKeyRsp: msg_layout.h.
 
 /// kBadLength if shorter than 32 bytes; kBadField if vmpl > 3 or reserved bits are set.
 std::expected<MsgKeyReq, FwError> parse_key_req(std::span<const uint8_t> payload);
@@ -927,47 +504,7 @@ std::expected<std::array<uint8_t, 32>, FwError> derive_guest_key(
 
 // ===== secrets.cc =============================================================================
 
-/// The OS area of the secrets page (96 bytes). PLATFORM-FACTS 8.8 [L asm/sev.h].
-struct SecretsOsArea {
-  uint32_t msg_seqno_0 = 0, msg_seqno_1 = 0, msg_seqno_2 = 0, msg_seqno_3 = 0;
-  uint64_t ap_jump_table_pa = 0;
-  std::array<uint8_t, 40> rsvd{};
-  std::array<uint8_t, 32> guest_usage{};
-};
-static_assert(sizeof(SecretsOsArea) == 96);
-
-/// The secrets page (4096 bytes). PLATFORM-FACTS 8.8 [L asm/sev.h snp_secrets_page].
-struct SecretsPage {
-  uint32_t version = 0;
-  uint32_t imi_en = 0;
-  uint32_t fms = 0;
-  uint32_t rsvd0 = 0;
-  std::array<uint8_t, 16> gosvw{};
-  std::array<Vmpck, 4> vmpck{};
-  SecretsOsArea os_area{};
-  std::array<uint8_t, 64> vmsa_tweak_bitmap{};
-  uint64_t svsm_base = 0;
-  uint64_t svsm_size = 0;
-  uint64_t svsm_caa = 0;
-  uint32_t svsm_max_version = 0;
-  uint8_t svsm_guest_vmpl = 0;
-  std::array<uint8_t, 3> rsvd1{};
-  uint32_t tsc_factor = 0;
-  std::array<uint8_t, 3740> rsvd2{};
-};
-static_assert(offsetof(SecretsPage, gosvw) == 0x010);
-static_assert(offsetof(SecretsPage, vmpck) == 0x020);
-static_assert(offsetof(SecretsPage, os_area) == 0x0A0);
-static_assert(offsetof(SecretsPage, vmsa_tweak_bitmap) == 0x100);
-static_assert(offsetof(SecretsPage, svsm_base) == 0x140);
-static_assert(offsetof(SecretsPage, svsm_max_version) == 0x158);
-static_assert(offsetof(SecretsPage, svsm_guest_vmpl) == 0x15C);
-static_assert(offsetof(SecretsPage, tsc_factor) == 0x160);
-static_assert(sizeof(SecretsPage) == 4096);
-
-/// Secrets page VERSION this model writes. UNCONFIRMED: ABI revisions define 2 and 3; 3 chosen
-/// because the page carries the later fields (TSC factor).
-inline constexpr uint32_t kSecretsPageVersion = 3;
+// SecretsOsArea, SecretsPage, kSecretsPageVersion: page_layout.h.
 
 /// Derives the four VMPCKs of one guest deterministically (real firmware draws them at random):
 ///   VMPCK[i] = HKDF-SHA-384(IKM = seed, salt = "snpemu VMPCK",
@@ -989,6 +526,23 @@ SecretsPage build_secrets_page(const std::array<Vmpck, 4>& vmpcks, const Secrets
 std::array<uint8_t, 4096> serialize_secrets_page(const SecretsPage& page);
 /// kBadLength unless exactly 4096 bytes.
 std::expected<SecretsPage, FwError> parse_secrets_page(std::span<const uint8_t> bytes);
+
+// ===== vek.cc =================================================================================
+
+/// Derives the VM encryption key (VEK) of one guest context deterministically (real firmware
+/// draws a fresh random key for every guest context and never lets it leave the AMD-SP):
+///   okm = HKDF-SHA-384(IKM = seed, salt = "snpemu VEK",
+///                      info = "VEK v1" || u64le guest_id || u64le gctx_pfn, L = 16)
+///   Key{lo = u64le(okm[0..7]), hi = u64le(okm[8..15])}
+/// `guest_id` is the platform's GCTX_CREATE serial number (GuestContextInfo::guest_id) and
+/// `gctx` the context page, so two contexts of one platform get different keys and the same
+/// seed and command sequence give the same keys. The Firmware object hands out no VEK: it only
+/// programs the memory controller (SNP_ACTIVATE) and encrypts launched pages; this function is
+/// public so that tests and offline tools (decrypting a trace) can reproduce a key. The
+/// hypervisor model must not call it. kBadLength if the seed is shorter than
+/// ModelVcek::kMinSeedSize.
+std::expected<memcrypt::Key, FwError> derive_vek(std::span<const uint8_t> platform_seed,
+                                                 uint64_t guest_id, Pfn gctx);
 
 // ===== policy.cc ==============================================================================
 
@@ -1032,7 +586,6 @@ std::expected<void, FwError> check_launch_start_policy(uint64_t policy,
                                                        const PlatformPolicyConfig& platform,
                                                        bool ma_en);
 
-
 // ===== mailbox: mailbox.cc platform.cc gctx.cc launch.cc pages.cc guest_request.cc ============
 //
 // RMP page states the mailbox reads and writes (encodings of the SNP ABI page states in the
@@ -1050,8 +603,18 @@ std::expected<void, FwError> check_launch_start_policy(uint64_t policy,
 //   Guest-Valid      1 / ASID / 0 / 1 / (1 for VMSA pages) after LAUNCH_FINISH
 //                    (UNCONFIRMED, PLATFORM-FACTS 11.11: the model keeps launched pages Pre-Guest
 //                    until LAUNCH_FINISH, then validates them and clears Immutable in one step).
-// Memory is plaintext (no per-ASID cipher yet): pages the firmware writes (secrets, CPUID, zero)
-// are stored as they would look to the guest.
+// Memory encryption (Firmware::create's `keys`): each guest context gets a VEK at GCTX_CREATE
+// (derive_vek); SNP_ACTIVATE installs it in the memory controller's slot of the ASID and
+// SNP_DECOMMISSION removes it; SNP_LAUNCH_UPDATE measures the plaintext and then leaves the page
+// encrypted in place with the VEK at its host-physical address, for every page type (the ZERO
+// page is zeroed, the SECRETS page written, then encrypted) [L Documentation/virt/kvm/x86/
+// amd-memory-encryption.rst, KVM_SEV_SNP_LAUNCH_UPDATE: contents measured, then encrypted so that
+// the guest context's key reads them; L KVM sev.c, legacy SEV LAUNCH_UPDATE_DATA / _VMSA: the
+// firmware encrypts in place; 3P virtee/sev PageType::Unmeasured: encrypted but not measured;
+// UNCONFIRMED from the SNP ABI text itself]. Pages the hypervisor and the
+// firmware exchange (command buffers, status pages, guest request and response pages) stay
+// plain. Without a KeyTable memory is plaintext: pages the firmware writes (secrets, CPUID,
+// zero) are stored as they would look to the guest.
 
 /// Platform state. PLATFORM-FACTS 8.1 (0 UNINIT, 1 INIT).
 enum class PlatformState : uint8_t { kUninit = 0, kInit = 1 };
@@ -1111,33 +674,7 @@ struct GuestContextInfo {
   std::array<uint8_t, 32> report_id{};
 };
 
-/// SNP_PLATFORM_STATUS output (32 bytes). UNCONFIRMED layout: Linux uapi psp-sev.h
-/// sev_user_data_snp_status, not in PLATFORM-FACTS.
-struct PlatformStatusPage {
-  uint8_t api_major = 0, api_minor = 0, state = 0;
-  uint8_t is_rmp_initialized = 0;  // bit 0
-  uint32_t build_id = 0;
-  uint32_t flags = 0;  // bit 0 mask_chip_id, 4 rapl_dis, 6 ciphertext_hiding_en
-  uint32_t guest_count = 0;
-  uint64_t current_tcb_version = 0;
-  uint64_t reported_tcb_version = 0;
-};
-static_assert(offsetof(PlatformStatusPage, build_id) == 4);
-static_assert(offsetof(PlatformStatusPage, guest_count) == 0x0C);
-static_assert(sizeof(PlatformStatusPage) == 32);
-
-/// SNP_GUEST_STATUS output. UNCONFIRMED layout (SNP ABI GUEST_STATUS from memory, not in
-/// PLATFORM-FACTS): POLICY u64, ASID u32, STATE u8, reserved, VCEK_DIS bit 0 of u32 @0x10.
-struct GuestStatusPage {
-  uint64_t policy = 0;
-  uint32_t asid = 0;
-  uint8_t state = 0;
-  std::array<uint8_t, 3> rsvd{};
-  uint32_t vcek_dis = 0;
-  uint32_t rsvd2 = 0;
-};
-static_assert(offsetof(GuestStatusPage, vcek_dis) == 0x10);
-static_assert(sizeof(GuestStatusPage) == 24);
+// PlatformStatusPage, GuestStatusPage (command output pages): command_layout.h.
 
 /// Work done by the last command, for the timing model (the hook: the core integration converts
 /// these counts into cycles from the timing table; the firmware charges nothing itself).
@@ -1147,6 +684,7 @@ struct CommandWork {
   uint32_t pages_hashed = 0;  // SHA-384 over a 4 KiB page (NORMAL/VMSA contents)
   uint32_t digest_steps = 0;  // SHA-384 over one PAGE_INFO
   uint32_t pages_written = 0;
+  uint32_t pages_encrypted = 0;  // 4 KiB passed through the VEK (each also in pages_written)
   uint32_t signatures = 0;     // ECDSA P-384 signs
   uint32_t aead_messages = 0;  // AES-256-GCM open or seal
 };
@@ -1160,9 +698,14 @@ struct CommandWork {
 /// RMPUPDATE. No global state; two Firmware objects on two machines are independent.
 class Firmware {
  public:
-  /// kBadLength if the seed is too short (VCEK derivation).
+  /// kBadLength if the seed is too short (VCEK derivation). `keys`: the memory controller's key
+  /// slots, shared with the machine's cores (cpu::CoreConfig::keys) and outliving the firmware;
+  /// with them the firmware installs each guest's VEK at SNP_ACTIVATE, removes it at
+  /// SNP_DECOMMISSION and encrypts launched pages (mailbox section above). nullptr: memory
+  /// encryption is not modelled and memory stays plaintext.
   static std::expected<Firmware, FwError> create(Memory& mem, rmp::Rmp& rmp,
-                                                 FirmwareConfig config);
+                                                 FirmwareConfig config,
+                                                 memcrypt::KeyTable* keys = nullptr);
 
   /// Executes one mailbox command. Unknown ids: INVALID_COMMAND; known SNP ids this model does
   /// not implement (DBG, SWAP, CONFIG, ...): UNSUPPORTED (UNCONFIRMED). The buffer is read from
@@ -1180,6 +723,8 @@ class Firmware {
   size_t guest_count() const { return guests_.size(); }
   /// The model VCEK (its public key verifies every report this firmware signs).
   const ModelVcek& vcek() const { return vcek_; }
+  /// True if this firmware programs a KeyTable (memory encryption is modelled).
+  bool encrypts_memory() const { return keys_ != nullptr; }
   /// One line explaining the last failure ("" after success), e.g. "LAUNCH_UPDATE: page
   /// 0x5000 is assigned to ASID 3, expected 1".
   const std::string& last_error() const { return last_error_; }
@@ -1190,12 +735,14 @@ class Firmware {
   Digest384 fingerprint() const;
   /// Cross-checks the firmware's state against the RMP: context pages in the Context state, no
   /// page both firmware-owned and launched into a guest, launched pages assigned to their
-  /// guest's ASID, one context per ASID. Returns the violations (empty when consistent).
+  /// guest's ASID, one context per ASID; with a KeyTable, the slot of every bound ASID holds its
+  /// guest's VEK. Returns the violations (empty when consistent).
   std::vector<std::string> check_invariants() const;
 
  private:
-  Firmware(Memory& mem, rmp::Rmp& rmp, FirmwareConfig config, ModelVcek vcek)
-      : mem_(&mem), rmp_(&rmp), config_(std::move(config)), vcek_(std::move(vcek)) {}
+  Firmware(Memory& mem, rmp::Rmp& rmp, FirmwareConfig config, ModelVcek vcek,
+           memcrypt::KeyTable* keys)
+      : mem_(&mem), rmp_(&rmp), keys_(keys), config_(std::move(config)), vcek_(std::move(vcek)) {}
 
   // A handler: reads its buffer at `buf`, returns the status. Errors set last_error_.
   using Handler = Status (Firmware::*)(Hpa buf);
@@ -1232,9 +779,12 @@ class Firmware {
   // The context at `gctx` in one of `states` (INVALID_GUEST / INVALID_GUEST_STATE otherwise).
   std::expected<GuestContextInfo*, Status> live_guest(Hpa gctx, std::initializer_list<GuestState>);
   Status require_init();
+  // The VEK of `g` (derived at GCTX_CREATE; kept out of GuestContextInfo, which is public).
+  const memcrypt::Key& vek(const GuestContextInfo& g) const;
 
   Memory* mem_;
   rmp::Rmp* rmp_;
+  memcrypt::KeyTable* keys_;  // null: memory encryption not modelled
   FirmwareConfig config_;
   ModelVcek vcek_;
   PlatformState state_ = PlatformState::kUninit;
@@ -1243,6 +793,7 @@ class Firmware {
   uint32_t max_snp_asid_ = 0;  // 0: config_.max_asid
   std::vector<uint64_t> asids_need_flush_;  // decommissioned, not yet DF_FLUSHed (sorted)
   std::vector<GuestContextInfo> guests_;    // in GCTX_CREATE order
+  std::vector<memcrypt::Key> veks_;         // veks_[i] belongs to guests_[i]; never leaves here
   uint64_t next_guest_id_ = 1;
   std::string last_error_;
   CommandWork work_;

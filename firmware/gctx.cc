@@ -34,6 +34,11 @@ Status Firmware::snp_gctx_create(Hpa buf) {
   if (!vmpcks) return fail(vmpcks.error(), "SNP_GCTX_CREATE");
   g.vmpcks = *vmpcks;
   g.channel = GuestChannel(*vmpcks);
+  // The VEK (firmware.h, vek.cc). UNCONFIRMED: whether the SNP firmware draws it at GCTX_CREATE or
+  // at LAUNCH_START; the model's key does not depend on LAUNCH_START's inputs, so only the
+  // moment differs, and GCTX_CREATE keeps it with the other per-context keys (VMPCKs).
+  auto new_vek = derive_vek(config_.platform_seed, g.guest_id, pfn_of(gctx));
+  if (!new_vek) return fail(new_vek.error(), "SNP_GCTX_CREATE");
   // REPORT_ID: unique per guest; deterministic in the model (SHA-384 of the seed and guest id).
   std::vector<uint8_t> id_in(config_.platform_seed);
   for (int i = 0; i < 8; ++i) id_in.push_back(static_cast<uint8_t>(g.guest_id >> (8 * i)));
@@ -45,6 +50,7 @@ Status Firmware::snp_gctx_create(Hpa buf) {
   rmp_->store(pfn_of(gctx), detail::context_entry());
   work_.rmp_writes++;
   guests_.push_back(std::move(g));
+  veks_.push_back(*new_vek);
   next_guest_id_++;
   return Status::kSuccess;
 }
@@ -79,7 +85,24 @@ Status Firmware::snp_activate(Hpa buf) {
     return fail(Status::kDfflushRequired,
                 "SNP_ACTIVATE: ASID " + std::to_string(asid) + " needs SNP_DF_FLUSH first");
   }
+  if (keys_ != nullptr) {
+    // The memory controller must have a slot for the ASID, and the slot must be free: only the
+    // AMD-SP programs key slots, so a key the firmware did not install there belongs to a guest
+    // it does not know (a legacy SEV/SEV-ES guest). UNCONFIRMED: both statuses (INVALID_ASID,
+    // ASID_OWNED), chosen to match the checks above.
+    if (asid > keys_->max_asid()) {
+      return fail(Status::kInvalidAsid, "SNP_ACTIVATE: ASID " + std::to_string(asid) +
+                                            " has no key slot (memory controller slots 0.." +
+                                            std::to_string(keys_->max_asid()) + ")");
+    }
+    if (keys_->key(Asid{asid}).has_value()) {
+      return fail(Status::kAsidOwned, "SNP_ACTIVATE: the key slot of ASID " +
+                                          std::to_string(asid) + " is already programmed");
+    }
+  }
+  // Act: bind the context and program the memory controller with its VEK.
   (*g)->asid = Asid{asid};
+  if (keys_ != nullptr) keys_->install(Asid{asid}, vek(**g));
   return Status::kSuccess;
 }
 
@@ -99,8 +122,14 @@ Status Firmware::snp_decommission(Hpa buf) {
   if (asid != 0) {
     asids_need_flush_.insert(
         std::upper_bound(asids_need_flush_.begin(), asids_need_flush_.end(), asid), asid);
+    // The VEK leaves the memory controller with its context. UNCONFIRMED: whether the slot is
+    // cleared here or only at the DF_FLUSH that makes the ASID reusable; a decommissioned guest
+    // cannot run either way.
+    if (keys_ != nullptr) keys_->remove(Asid{asid});
   }
-  guests_.erase(guests_.begin() + (*g - guests_.data()));
+  const size_t index = static_cast<size_t>(*g - guests_.data());
+  guests_.erase(guests_.begin() + index);
+  veks_.erase(veks_.begin() + index);
   return Status::kSuccess;
 }
 

@@ -130,8 +130,8 @@ Status Firmware::snp_launch_update(Hpa buf) {
       auto fixed = sanitize_cpuid_page(*parsed, config_.cpuid_rules, &changed);
       if (!fixed) return fail(fixed.error(), "SNP_LAUNCH_UPDATE(CPUID)");
       if (changed) {
-        // PLATFORM-FACTS 8.3: refused with INVALID_PARAM; the corrected page is written back
-        // (the one write a failed command makes; nothing else changes).
+        // PLATFORM-FACTS 8.3: refused with INVALID_PARAM; the corrected page is written back,
+        // unencrypted (the one write a failed command makes; nothing else changes).
         (void)mem_->write(pa, serialize_cpuid_page(*fixed));
         work_.pages_written++;
         return fail(Status::kInvalidParam,
@@ -150,7 +150,16 @@ Status Firmware::snp_launch_update(Hpa buf) {
   if (auto ok = next.update(cmd->page_type, e.gpa, page, opts); !ok) {
     return fail(ok.error(), "SNP_LAUNCH_UPDATE");
   }
-  // Act.
+  // Act. With memory encryption the page is left encrypted in place with the VEK at its
+  // host-physical address, whatever its type: the digest above is over the plaintext, the guest
+  // reads the plaintext through its ASID's key (firmware.h, mailbox section). UNCONFIRMED: SNP
+  // VMSA register protection (SEV_FEATURES VmsaRegProt with the secrets page's VMSA tweak bitmap)
+  // is not modelled: the VMSA is encrypted like any other page, as the core decrypts it.
+  if (keys_ != nullptr) {
+    memcrypt::apply(vek(c), pa.value, page);
+    write_page = true;
+    work_.pages_encrypted++;
+  }
   if (write_page) {
     (void)mem_->write(pa, page);
     work_.pages_written++;

@@ -11,12 +11,13 @@
 namespace snpemu::fw {
 
 std::expected<Firmware, FwError> Firmware::create(Memory& mem, rmp::Rmp& rmp,
-                                                  FirmwareConfig config) {
+                                                  FirmwareConfig config,
+                                                  memcrypt::KeyTable* keys) {
   auto vcek = ModelVcek::derive(config.platform_seed);
   if (!vcek) return std::unexpected(vcek.error());
   config.policy.api_major = config.api_major;
   config.policy.api_minor = config.api_minor;
-  return Firmware(mem, rmp, std::move(config), std::move(*vcek));
+  return Firmware(mem, rmp, std::move(config), std::move(*vcek), keys);
 }
 
 Firmware::Handler Firmware::handler_for(CommandId id) {
@@ -84,6 +85,10 @@ bool Firmware::read_host(Hpa pa, std::span<uint8_t> out, std::string_view what) 
 Status Firmware::require_init() {
   if (state_ == PlatformState::kInit) return Status::kSuccess;
   return fail(Status::kInvalidPlatformState, "the platform is not initialised (SNP_INIT)");
+}
+
+const memcrypt::Key& Firmware::vek(const GuestContextInfo& g) const {
+  return veks_[static_cast<size_t>(&g - guests_.data())];
 }
 
 const GuestContextInfo* Firmware::guest(Hpa gctx) const {
@@ -172,6 +177,10 @@ std::vector<std::string> Firmware::check_invariants() const {
       if (g.asid.value != 0 && guests_[j].asid == g.asid) {
         out.push_back(name + ": ASID " + std::to_string(g.asid.value) + " bound twice");
       }
+    }
+    if (keys_ != nullptr && g.asid.value != 0 && keys_->key(g.asid) != vek(g)) {
+      out.push_back(name + ": key slot of ASID " + std::to_string(g.asid.value) +
+                    " does not hold the guest's VEK");
     }
     for (const LaunchedPage& p : g.launched) {
       const rmp::RmpEntry e = rmp_->entry(p.pfn);

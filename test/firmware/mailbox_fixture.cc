@@ -24,15 +24,22 @@ FirmwareConfig test_config() {
   return c;
 }
 
-Host Host::make(FirmwareConfig config) {
+Host Host::make(FirmwareConfig config) { return make_with(std::move(config), false, 0); }
+
+Host Host::make_encrypted(FirmwareConfig config, uint32_t max_key_asid) {
+  return make_with(std::move(config), true, max_key_asid);
+}
+
+Host Host::make_with(FirmwareConfig config, bool encrypted, uint32_t max_key_asid) {
   Host h;
+  if (encrypted) h.keys = std::make_unique<memcrypt::KeyTable>(max_key_asid);
   auto mem = Memory::create(kRamSize);
   if (!mem) std::abort();
   h.mem = std::move(*mem);
   auto rmp = rmp::Rmp::create(*h.mem, rmp::RmpMsrs{rmp::kSyscfgSnpEn, kRmpBase, kRamSize - 1, 0});
   if (!rmp) std::abort();
   h.rmp.emplace(std::move(*rmp));
-  auto fw = Firmware::create(*h.mem, *h.rmp, std::move(config));
+  auto fw = Firmware::create(*h.mem, *h.rmp, std::move(config), h.keys.get());
   if (!fw) std::abort();
   h.fw.emplace(std::move(*fw));
   return h;

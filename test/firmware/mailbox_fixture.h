@@ -1,6 +1,7 @@
 // test/firmware/mailbox_fixture.h: a small host (64 MiB RAM, contiguous RMP) with a Firmware,
-// plus the hypervisor-side steps KVM performs around mailbox commands (RMPUPDATE to firmware or
-// pre-guest state, writing a command buffer). Used by the mailbox tests and the mailbox fuzzer;
+// optionally programming the memory controller's key slots (make_encrypted), plus the
+// hypervisor-side steps KVM performs around mailbox commands (RMPUPDATE to firmware or pre-guest
+// state, writing a command buffer). Used by the mailbox tests and the mailbox fuzzer;
 // no gtest dependency (setup failures abort: they are bugs of the fixture, not of the model).
 #pragma once
 
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "emu/mem/memory.h"
+#include "emu/memcrypt/memcrypt.h"
 #include "firmware/firmware.h"
 #include "rmp/rmp.h"
 
@@ -28,9 +30,13 @@ FirmwareConfig test_config();
 struct Host {
   std::unique_ptr<Memory> mem;
   std::optional<rmp::Rmp> rmp;
+  std::unique_ptr<memcrypt::KeyTable> keys;  // null unless make_encrypted
   std::optional<Firmware> fw;
 
+  /// A host whose firmware does not model memory encryption (memory stays plaintext).
   static Host make(FirmwareConfig config = test_config());
+  /// A host with a KeyTable (slots for ASIDs 0..max_key_asid) that the firmware programs.
+  static Host make_encrypted(FirmwareConfig config = test_config(), uint32_t max_key_asid = 1006);
 
   /// Writes `buf` at kCmdBuf and issues `id`.
   Status run(CommandId id, const std::vector<uint8_t>& buf = {});
@@ -54,6 +60,9 @@ struct Host {
   rmp::RmpEntry entry(Hpa page) const { return rmp->entry(pfn_of(page)); }
   void write(Hpa pa, std::span<const uint8_t> bytes);
   std::vector<uint8_t> read(Hpa pa, size_t size) const;
+
+ private:
+  static Host make_with(FirmwareConfig config, bool encrypted, uint32_t max_key_asid);
 };
 
 }  // namespace snpemu::fw::test

@@ -3,8 +3,10 @@
 // hypervisor RMPUPDATE / PSMASH / WBINVD steps, all through Firmware::command on a fresh host.
 // After every step: Firmware::check_invariants() is empty (context pages in the Context state,
 // no page both firmware-owned and launched into a guest, launched pages owned by their guest's
-// ASID, one guest per ASID); and after every failed command the firmware fingerprint, the RMP
-// entries and the contents of every pool page are unchanged. One written exclusion: a CPUID
+// ASID, one guest per ASID, with a KeyTable every bound ASID's slot holding its guest's VEK);
+// and after every failed command the firmware fingerprint, the RMP entries, the key slots and the
+// contents of every pool page are unchanged. Half of the inputs run with memory encryption (the
+// firmware programs a KeyTable), half without. One written exclusion: a CPUID
 // LAUNCH_UPDATE refused with INVALID_PARAM writes the corrected CPUID page back, as the spec says
 // (PLATFORM-FACTS 8.3), so that page's contents may change. Any violation traps.
 #include <array>
@@ -57,15 +59,24 @@ struct Reader {
 
 Hpa pool_page(uint8_t n) { return Hpa{kPoolBase + (n % kPoolPages) * kPageSize}; }
 
+// Typed ACTIVATE buffers name ASIDs below 256.
+constexpr uint32_t kFuzzAsids = 256;
+
 struct Snapshot {
   Digest384 fingerprint;
   std::vector<rmp::RmpEntry> entries;
   std::vector<uint8_t> memory;
+  std::vector<uint32_t> key_generations;  // per ASID, empty without a KeyTable
 };
 
 Snapshot snapshot(const test::Host& h) {
-  Snapshot s{h.fw->fingerprint(), {}, h.read(Hpa{kPoolBase}, kPoolPages * kPageSize)};
+  Snapshot s{h.fw->fingerprint(), {}, h.read(Hpa{kPoolBase}, kPoolPages * kPageSize), {}};
   for (uint64_t i = 0; i < kPoolPages; ++i) s.entries.push_back(h.entry(pool_page(i)));
+  if (h.keys) {
+    for (uint32_t a = 0; a < kFuzzAsids; ++a) {
+      s.key_generations.push_back(h.keys->generation(Asid{a}));
+    }
+  }
   return s;
 }
 
@@ -188,6 +199,7 @@ void command_step(test::Host& h, Reader& r, std::vector<Hpa>& contexts) {
   const Snapshot after = snapshot(h);
   check(after.fingerprint == before.fingerprint, "a failed command changed firmware state");
   check(after.entries == before.entries, "a failed command changed an RMP entry");
+  check(after.key_generations == before.key_generations, "a failed command changed a key slot");
   const bool cpuid_exclusion = id == CommandId::kSnpLaunchUpdate && st == Status::kInvalidParam;
   if (!cpuid_exclusion) {
     check(after.memory == before.memory, "a failed command changed a pool page");
@@ -198,12 +210,12 @@ void command_step(test::Host& h, Reader& r, std::vector<Hpa>& contexts) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  test::Host h = test::Host::make();
   Reader r{data, size};
   std::vector<Hpa> contexts;
   // Most inputs start from an initialised platform with one guest ready for LAUNCH_UPDATE
-  // (context page = last pool page, ASID 1).
+  // (context page = last pool page, ASID 1); bit 7 of the prelude selects memory encryption.
   const uint8_t prelude = r.u8();
+  test::Host h = (prelude & 0x80) != 0 ? test::Host::make_encrypted() : test::Host::make();
   if ((prelude & 7) != 0) h.run(CommandId::kSnpInit);
   if ((prelude & 3) != 0 && h.start_guest(pool_page(kPoolPages - 1), Asid{1}) == Status::kSuccess) {
     contexts.push_back(pool_page(kPoolPages - 1));
