@@ -160,6 +160,21 @@ hv::KvmResult<void> for_guest_pages(hv::Vm& vm, uint64_t gpa, size_t n, Op op) {
 }  // namespace
 
 hv::KvmResult<void> VirtualMachine::write_guest(uint64_t gpa, std::span<const uint8_t> bytes) {
+  // The VMM's (and the hypervisor's) writes are host accesses: with SNP on, a write to a page
+  // the RMP assigns to a guest (or to the RMP itself) takes the RMP #PF and writes nothing.
+  // PLATFORM-FACTS 4.7. Every page is checked before any byte is written.
+  if (rmp::Rmp* table = machine_.rmp()) {
+    std::string refused;
+    auto checked = for_guest_pages(*vm_, gpa, bytes.size(), [&](uint64_t hpa, size_t, size_t) {
+      const rmp::AccessResult r =
+          rmp::check_host_access(*table, rmp::HostAccess{Hpa{hpa}, rmp::AccessType::kWrite, false,
+                                                         rmp::MappingSize::k4K});
+      if (r.fault) refused = "host write to " + hex(hpa) + " refused: RMP #PF, error code " + hex(r.fault->error_code);
+      return !r.fault;
+    });
+    if (!refused.empty()) return error(KvmErrno::kEfault, refused);
+    if (!checked) return checked;
+  }
   return for_guest_pages(*vm_, gpa, bytes.size(), [&](uint64_t hpa, size_t off, size_t len) {
     return machine_.memory().write(Hpa{hpa}, bytes.subspan(off, len)).has_value();
   });
