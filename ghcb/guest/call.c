@@ -13,6 +13,8 @@ void ghcb_ctx_init(struct ghcb_ctx* ctx, struct ghcb* ghcb, uint64_t ghcb_gpa,
   ctx->hv_features = 0;
   ctx->fault_vector = 0;
   ctx->fault_error_code = 0;
+  ctx->vc_count = 0;
+  ctx->vc_hook = NULL;
 }
 
 /* Event-injection format of EXITINFO2 when EXITINFO1 = 1 (PLATFORM-FACTS 2.2 [L]). */

@@ -12,9 +12,13 @@ load("//test/guests:guest.bzl", "GUEST_CFLAGS")
 GHCB_GUEST_SRCS = [
     "call.c",
     "console.c",
+    "idt.c",
     "msr_protocol.c",
     "primitives.c",
     "psc.c",
+    "setup.c",
+    "vc.c",
+    "vc_decode.c",
 ]
 
 # C flags of the native build. -fno-strict-aliasing: the PSC descriptor is accessed in the GHCB's

@@ -33,6 +33,12 @@
  *   psc.c           Page State Change through the GHCB: descriptor, submit loop, PVALIDATE with
  *                   the 2 MiB size-mismatch fallback, whole-range conversion
  *   console.c       console over GHCB IOIO to the debug port 0xE9, exit via port 0xF4
+ *   vc_decode.c     the instruction decoding the #VC handler needs (IN/OUT forms, lengths)
+ *   vc.c            the #VC handler: dispatch on the exit code to the GHCB (or MSR protocol)
+ *   idt.c           (freestanding only) IDT with the #VC stub and terminating stubs, LIDT
+ *   setup.c         GHCB set-up: C-bit clearing in the boot identity map (PDE split), SNP
+ *                   page-state change, registration; console through plain OUT (#VC path);
+ *                   termination
  *   (this header)   the GHCB layout, valid bitmap and set-field-and-valid-bit helpers
  */
 #ifndef SNPEMU_GHCB_GUEST_GHCB_GUEST_H_
@@ -260,6 +266,8 @@ static inline unsigned ghcb_psc_entry_cur_page(uint64_t e) { return (unsigned)e 
 
 /* ===================================================================== context, results */
 
+struct ghcb_vc_frame;
+
 /* Outcome of a library call (Linux's enum es_result plus the termination case). */
 enum ghcb_result {
   GHCB_OK = 0,
@@ -280,6 +288,10 @@ struct ghcb_ctx {
   uint64_t hv_features;   /* HV feature bitmap once read */
   uint8_t fault_vector;   /* exception requested by the hypervisor (GHCB_EXCEPTION) */
   uint32_t fault_error_code;
+  /* #VC handler (vc.c): events handled, and an optional payload hook for the error codes the
+   * library does not handle; it returns 1 when it handled the event (frame updated). */
+  uint64_t vc_count;
+  int (*vc_hook)(struct ghcb_ctx* ctx, struct ghcb_vc_frame* frame);
 };
 
 /* ======================================================================== primitives.c */
@@ -427,6 +439,135 @@ enum ghcb_result ghcb_console_puts(struct ghcb_ctx* ctx, const char* s);
 enum ghcb_result ghcb_console_put_hex(struct ghcb_ctx* ctx, uint64_t v);
 /* isa-debug-exit over GHCB IOIO (OUT 32-bit to port 0xF4): status becomes (value << 1) | 1. */
 enum ghcb_result ghcb_console_exit(struct ghcb_ctx* ctx, uint32_t value);
+
+/* ========================================================================= vc_decode.c */
+
+/* snpemu's own termination reason sets. UNCONFIRMED: sets 2..15 are assigned neither by Linux
+ * (which uses 0 and 1, PLATFORM-FACTS 1.7) nor by anything read; chosen here. */
+#define GHCB_TERM_SET_VC 2u           /* the #VC handler gave up; codes below */
+#define GHCB_TERM_VC_UNSUPPORTED 1u   /* error code the handler does not handle */
+#define GHCB_TERM_VC_DECODE 2u        /* bytes at RIP are not the instruction the code names */
+#define GHCB_TERM_VC_STRING_IO 3u     /* INS/OUTS: refused */
+#define GHCB_TERM_VC_HV_ERROR 4u      /* hypervisor error answer or missing output register */
+#define GHCB_TERM_VC_NO_GHCB 5u       /* the event needs a GHCB and none is set up yet */
+#define GHCB_TERM_SET_VECTOR 3u       /* unexpected exception; code = the vector (also used when
+                                       * the hypervisor asks for #GP/#UD: code = that vector) */
+#define GHCB_TERM_SET_TEST 0xFu       /* test payloads' own codes */
+
+/* More NAE exit codes the #VC handler forwards (PLATFORM-FACTS 2.3). 0x404: private access to
+ * a page that is not validated (PLATFORM-FACTS 4.7 [AMD-eng]); not forwarded. */
+#define GHCB_EXIT_RDTSC 0x06Eull
+#define GHCB_EXIT_VMMCALL 0x081ull
+#define GHCB_EXIT_RDTSCP 0x087ull
+#define GHCB_EXIT_NOT_VALIDATED 0x404ull
+
+/* An IN/OUT/INS/OUTS instruction as the #VC handler needs it. */
+struct ghcb_io_insn {
+  uint8_t length;   /* bytes, prefixes included */
+  uint8_t size;     /* data size 1, 2 or 4 */
+  uint8_t in;       /* 1 IN/INS, 0 OUT/OUTS */
+  uint8_t string;   /* INS/OUTS */
+  uint8_t rep;      /* F2/F3 prefix seen */
+  uint8_t port_imm; /* 1: port is the imm8 (in `port`); 0: port is DX */
+  uint16_t port;
+};
+/* Decodes the instruction at insn[0..avail) (at most 15 bytes are looked at): legacy prefixes
+ * (66 operand size, 67, F2/F3, F0, segment overrides), an optional REX (W is ignored: IN/OUT
+ * have no 64-bit form, APM vol 3 "IN", "OUT"), then E4-E7/EC-EF or 6C-6F. 0 if it is no I/O
+ * instruction. */
+int ghcb_decode_io(const uint8_t* insn, size_t avail, struct ghcb_io_insn* out);
+/* Length of the instruction at insn if, after legacy/REX prefixes, its opcode bytes are exactly
+ * `opcode[0..n)` (e.g. 0F A2 CPUID); 0 otherwise. */
+unsigned ghcb_decode_match(const uint8_t* insn, size_t avail, const uint8_t* opcode, unsigned n);
+
+/* ================================================================================ vc.c */
+
+/* The registers the #VC / exception stubs save (lowest address first), then the vector and
+ * error code, then the CPU's interrupt frame (APM vol 2 8.9.3). Handlers may write any field;
+ * the stub restores the GPRs, RIP, RFLAGS and RSP from it on IRETQ. */
+struct ghcb_vc_frame {
+  uint64_t r15, r14, r13, r12, r11, r10, r9, r8, rdi, rsi, rbp, rbx, rdx, rcx, rax;
+  uint64_t vector, error_code;
+  uint64_t rip, cs, rflags, rsp, ss;
+};
+
+/* Handles one #VC (error_code = SVM exit code; frame->rip = the instruction), as Linux's
+ * vc_handle_exitcode: CPUID 0x72 (GHCB NAE when a GHCB is set up, else the MSR protocol one
+ * register at a time, ECX ignored, as Linux's early do_vc_no_ghcb), IOIO 0x7B (IN/OUT imm8 and
+ * DX forms, 1/2/4 bytes; INS/OUTS refused), MSR 0x7C (RDMSR/WRMSR), RDTSC 0x6E, RDTSCP 0x87,
+ * VMMCALL 0x81 (RAX, CPL 0, RBX, RCX, RDX, RSI in; RAX out). Checks the bytes at RIP are the
+ * instruction the code names and advances RIP past it. Anything else goes to ctx->vc_hook if
+ * set, else terminates through the MSR protocol: set GHCB_TERM_SET_VC with the code above, or
+ * set GHCB_TERM_SET_VECTOR with #GP/#UD when the hypervisor asks for that exception.
+ * Returns GHCB_OK (resume) or GHCB_TERMINATED (native build only: the halt hook returned). */
+enum ghcb_result ghcb_vc_handle(struct ghcb_ctx* ctx, struct ghcb_vc_frame* frame);
+
+/* =============================================================================== idt.c */
+
+/* A 64-bit interrupt gate (APM vol 2 4.8.4). */
+struct ghcb_gate {
+  uint16_t offset_lo, selector;
+  uint8_t ist, type_attr;
+  uint16_t offset_mid;
+  uint32_t offset_hi, reserved;
+};
+GHCB_STATIC_ASSERT(sizeof(struct ghcb_gate) == 16, "64-bit gate is 16 bytes");
+/* The IDT plus the context its #VC handler uses: the stub finds `ctx` with SIDT (base + 4096),
+ * so each vCPU with its own IDT has its own context and the library keeps no global. */
+struct ghcb_idt {
+  struct ghcb_gate gates[256];
+  struct ghcb_ctx* ctx;
+};
+#ifndef GHCB_GUEST_NATIVE
+/* Fills `idt` (vector 29 -> the #VC stub, every other vector -> a stub that prints "unexpected
+ * vector" if the GHCB is up and terminates with set GHCB_TERM_SET_VECTOR, code = the vector),
+ * code selector 0x08 (emu/exec/boot_layout.h), and loads it with LIDT. */
+void ghcb_idt_install(struct ghcb_idt* idt, struct ghcb_ctx* ctx);
+#endif
+
+/* ============================================================================= setup.c */
+
+/* Clears (shared = 1) or sets the C-bit of the 4 KiB mapping of `va` in the 4-level table at
+ * `cr3` (identity map: table GPA + va_offset = its VA). A 2 MiB leaf covering va is first split
+ * into the caller's zeroed, 4 KiB-aligned `pt_page` (512 entries with the leaf's bits, the
+ * C-bit kept), which the PDE then points to. Does not flush the TLB. GHCB_BAD_ARGUMENT if a
+ * level is not present, a 1 GiB leaf is met, or a split is needed without `pt_page`. */
+enum ghcb_result ghcb_pt_set_shared(uint64_t cr3, uint64_t va, unsigned c_bit, int shared,
+                                    uint64_t* pt_page, uint64_t va_offset);
+/* Makes the 4 KiB page at `va` (identity-mapped, gpa = va - ctx->va_offset) shared as Linux's
+ * set_page_decrypted does: CLFLUSH the page, for SNP (`snp`) PVALIDATE rescind + PSC shared
+ * over the MSR protocol, clear the C-bit (ctx->c_bit) with ghcb_pt_set_shared, reload CR3.
+ * The page's contents are undefined afterwards (the caller zeroes it). */
+enum ghcb_result ghcb_make_page_shared(struct ghcb_ctx* ctx, uint64_t va, int snp,
+                                       uint64_t* pt_page);
+/* Whole set-up of a vCPU's GHCB: SEV_STATUS says SNP or not; negotiate (and for SNP check HV
+ * feature bit 0); make `page` shared (PDE split into `pt_page` when needed); zero it; for SNP
+ * register its GPA; then ctx->ghcb/ghcb_gpa point at it. Keeps ctx->vc_hook. GHCB_UNSUPPORTED
+ * if SEV_STATUS lacks SEV-ES; else GHCB_OK or the first failure (terminating as the called
+ * functions do). */
+enum ghcb_result ghcb_es_init(struct ghcb_ctx* ctx, struct ghcb* page, uint64_t* pt_page);
+/* 1 if ctx has a GHCB ready for NAE calls. */
+static inline int ghcb_ready(const struct ghcb_ctx* ctx) {
+  return ctx->ghcb != NULL && ctx->ghcb_gpa != 0;
+}
+/* Console through plain `outb %al, $0xE9` (raises #VC in an SEV-ES guest, so the handler's
+ * IOIO path carries it) and `inb $0xE9`. */
+void ghcb_out_putc(char c);
+void ghcb_out_puts(const char* s);
+void ghcb_out_put_hex(uint64_t v);
+uint8_t ghcb_in_byte(uint16_t port);
+/* The CPUID instruction itself (raises #VC 0x72 in an SEV-ES guest): out = EAX, EBX, ECX, EDX. */
+void ghcb_cpuid_insn(uint32_t fn, uint32_t subfn, uint32_t out[4]);
+
+#ifdef GHCB_GUEST_NATIVE
+/* Native hooks of setup.c's instructions: OUT/IN/CPUID (a test may route them through
+ * ghcb_vc_handle), CR3 read/write (CLFLUSH is a no-op natively). */
+void ghcb_native_out(uint16_t port, unsigned size, uint32_t value);
+uint32_t ghcb_native_in(uint16_t port, unsigned size);
+void ghcb_native_cpuid(uint32_t fn, uint32_t subfn, uint32_t out[4]);
+uint64_t ghcb_native_read_cr3(void);
+void ghcb_native_write_cr3(uint64_t v);
+#endif
 
 #ifdef __cplusplus
 }

@@ -243,6 +243,17 @@ void FakeKvm::handle_ghcb(uint64_t gpa) {
         msrs_[static_cast<uint32_t>(in.rcx)] = (in.rdx << 32) | static_cast<uint32_t>(in.rax);
       }
       break;
+    case ghcb::NaeExitCode::kRdtsc:
+    case ghcb::NaeExitCode::kRdtscp:
+      resp.rax = static_cast<uint32_t>(opts_.tsc);
+      resp.rdx = opts_.tsc >> 32;
+      if (in.sw_exit_code == static_cast<uint64_t>(ghcb::NaeExitCode::kRdtscp))
+        resp.rcx = opts_.tsc_aux;
+      break;
+    case ghcb::NaeExitCode::kVmmcall:
+      last_vmmcall_ = {in.rax, in.rbx, in.rcx, in.rdx, in.rsi, in.cpl};
+      resp.rax = in.rax + 1;
+      break;
     case ghcb::NaeExitCode::kHvFeatures:
       resp.sw_exit_info_2 = opts_.hv_features;
       break;
@@ -360,6 +371,65 @@ ghcb::GhcbResponse FakeKvm::handle_psc(uint64_t gpa, const ghcb::VmgexitInputs& 
   return resp;
 }
 
+namespace {
+
+// OUT DX / IN DX encodings of each size (APM vol 3 "IN", "OUT"): 66-prefixed for 16 bits.
+std::vector<uint8_t> io_dx_bytes(bool in, unsigned size) {
+  const uint8_t op = static_cast<uint8_t>((in ? 0xEC : 0xEE) | (size == 1 ? 0 : 1));
+  if (size == 2) return {0x66, op};
+  return {op};
+}
+
+}  // namespace
+
+void FakeKvm::out(uint16_t port, unsigned size, uint32_t value) {
+  if (vc_ctx_ == nullptr) {
+    error("OUT to " + hex(port) + " without a #VC context");
+    return;
+  }
+  const std::vector<uint8_t> bytes = io_dx_bytes(false, size);
+  ghcb_vc_frame f{};
+  f.rax = value;
+  f.rdx = port;
+  f.error_code = GHCB_EXIT_IOIO;
+  f.rip = reinterpret_cast<uint64_t>(bytes.data());
+  if (ghcb_vc_handle(vc_ctx_, &f) == GHCB_OK && f.rip != reinterpret_cast<uint64_t>(bytes.data()) + bytes.size())
+    error("#VC for OUT did not advance RIP by " + std::to_string(bytes.size()));
+}
+
+uint32_t FakeKvm::in(uint16_t port, unsigned size) {
+  if (vc_ctx_ == nullptr) {
+    error("IN from " + hex(port) + " without a #VC context");
+    return 0;
+  }
+  const std::vector<uint8_t> bytes = io_dx_bytes(true, size);
+  ghcb_vc_frame f{};
+  f.rdx = port;
+  f.error_code = GHCB_EXIT_IOIO;
+  f.rip = reinterpret_cast<uint64_t>(bytes.data());
+  (void)ghcb_vc_handle(vc_ctx_, &f);
+  return static_cast<uint32_t>(f.rax);
+}
+
+void FakeKvm::cpuid(uint32_t fn, uint32_t subfn, uint32_t out[4]) {
+  if (vc_ctx_ == nullptr) {
+    error("CPUID " + hex(fn) + " without a #VC context");
+    return;
+  }
+  static constexpr uint8_t kCpuid[15] = {0x0F, 0xA2};
+  ghcb_vc_frame f{};
+  f.rax = fn;
+  f.rcx = subfn;
+  f.error_code = GHCB_EXIT_CPUID;
+  f.rip = reinterpret_cast<uint64_t>(kCpuid);
+  if (ghcb_vc_handle(vc_ctx_, &f) == GHCB_OK && f.rip != reinterpret_cast<uint64_t>(kCpuid) + 2)
+    error("#VC for CPUID did not advance RIP by 2");
+  out[0] = static_cast<uint32_t>(f.rax);
+  out[1] = static_cast<uint32_t>(f.rbx);
+  out[2] = static_cast<uint32_t>(f.rcx);
+  out[3] = static_cast<uint32_t>(f.rdx);
+}
+
 }  // namespace snpemu::test
 
 // The ghcb/guest native hooks.
@@ -374,4 +444,15 @@ int ghcb_native_rmpadjust(uint64_t va, unsigned page_size, uint64_t attrs) {
   return snpemu::test::current().rmpadjust(va, page_size, attrs);
 }
 void ghcb_native_halt(void) { snpemu::test::current().halt(); }
+void ghcb_native_out(uint16_t port, unsigned size, uint32_t value) {
+  snpemu::test::current().out(port, size, value);
+}
+uint32_t ghcb_native_in(uint16_t port, unsigned size) {
+  return snpemu::test::current().in(port, size);
+}
+void ghcb_native_cpuid(uint32_t fn, uint32_t subfn, uint32_t out[4]) {
+  snpemu::test::current().cpuid(fn, subfn, out);
+}
+uint64_t ghcb_native_read_cr3(void) { return snpemu::test::current().read_cr3(); }
+void ghcb_native_write_cr3(uint64_t v) { snpemu::test::current().write_cr3(v); }
 }

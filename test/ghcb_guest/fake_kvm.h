@@ -24,6 +24,7 @@
 
 #include "base/hex.h"
 #include "ghcb/ghcb.h"
+#include "ghcb/guest/ghcb_guest.h"
 
 namespace snpemu::test {
 
@@ -53,6 +54,10 @@ struct FakeKvmOptions {
     kSetReserved,
     kRewriteGfn
   } psc_tamper = Tamper::kNone;
+  // #VC-handler events (vc.c)
+  uint64_t tsc = 0x0000'0123'89AB'CDEF;  ///< RDTSC/RDTSCP answer; RDTSCP's TSC_AUX below
+  uint32_t tsc_aux = 0x5;
+  uint64_t cr3 = 0;  ///< what the CR3 hook reads (a test builds its own tables)
   // AP creation (KVM sev_snp_ap_creation checks)
   uint64_t vmsa_features = 0x1;  ///< the VM's SEV_FEATURES; RAX must equal it
   uint32_t vcpus = 4;            ///< APIC IDs 0 .. vcpus-1 exist
@@ -112,6 +117,23 @@ class FakeKvm {
   std::optional<uint64_t> last_xcr0() const { return last_xcr0_; }
   uint16_t last_protocol_version() const { return last_protocol_version_; }
   uint64_t ap_jump_table() const { return ap_jump_table_; }
+  /// Arguments (RAX, RBX, RCX, RDX, RSI, CPL) of the last VMMCALL NAE; it answers RAX + 1.
+  const std::vector<uint64_t>& last_vmmcall() const { return last_vmmcall_; }
+  unsigned cr3_writes() const { return cr3_writes_; }
+
+  /// Context the OUT/IN hooks route through ghcb_vc_handle, as a #VC would: the hook builds a
+  /// frame (RAX = value, RDX = port, error code 0x7B) whose RIP points at the bytes of
+  /// OUT DX / IN DX of that size. Without one, OUT/IN are reported as errors.
+  void set_vc_ctx(struct ghcb_ctx* ctx) { vc_ctx_ = ctx; }
+  void out(uint16_t port, unsigned size, uint32_t value);
+  uint32_t in(uint16_t port, unsigned size);
+  /// CPUID through ghcb_vc_handle the same way (RAX = fn, RCX = subfn, bytes 0F A2).
+  void cpuid(uint32_t fn, uint32_t subfn, uint32_t out[4]);
+  uint64_t read_cr3() const { return opts_.cr3; }
+  void write_cr3(uint64_t v) {
+    ++cr3_writes_;
+    opts_.cr3 = v;
+  }
 
   /// Deterministic CPUID answer of the fake for (fn, subfn): register r = 0 EAX .. 3 EDX.
   static uint32_t cpuid_value(uint32_t fn, uint32_t subfn, unsigned r);
@@ -153,6 +175,9 @@ class FakeKvm {
   unsigned psmashes_ = 0;
   std::optional<uint64_t> last_xcr0_;
   uint16_t last_protocol_version_ = 0;
+  std::vector<uint64_t> last_vmmcall_;
+  unsigned cr3_writes_ = 0;
+  struct ghcb_ctx* vc_ctx_ = nullptr;
 };
 
 using ::snpemu::hex;

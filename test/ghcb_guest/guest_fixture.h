@@ -17,6 +17,33 @@ struct alignas(4096) AlignedGhcb {
   struct ghcb page{};
 };
 
+/// One 4 KiB page-table page.
+struct alignas(4096) PageTable {
+  uint64_t e[512]{};
+};
+
+/// Index of `va` in the table of paging level `level` (4 = PML4 .. 1 = PT). APM vol 2 5.3.3.
+inline unsigned pt_index(uint64_t va, unsigned level) {
+  return static_cast<unsigned>(va >> (12 + 9 * (level - 1))) & 511;
+}
+
+/// A 4-level tree mapping the 2 MiB around `va` with one 2 MiB leaf (P, RW, PS, the C-bit and
+/// `leaf_bits`), as the boot identity map does (emu/exec/boot_layout.h). Natively a table's
+/// "physical" address is its host address. `pt` is a spare table for a split.
+struct TwoMegTree {
+  TwoMegTree(uint64_t va, unsigned c_bit, uint64_t leaf_bits = 0) : c(1ull << c_bit) {
+    pml4->e[pt_index(va, 4)] = addr(pdpt.get()) | 3 | c;
+    pdpt->e[pt_index(va, 3)] = addr(pd.get()) | 3 | c;
+    pd->e[pt_index(va, 2)] = (va & ~0x1FFFFFull) | 0x83 | c | leaf_bits;
+  }
+  static uint64_t addr(const void* p) { return reinterpret_cast<uint64_t>(p); }
+  uint64_t cr3() const { return addr(pml4.get()) | c; }
+  uint64_t c;
+  std::unique_ptr<PageTable> pml4 = std::make_unique<PageTable>(),
+                             pdpt = std::make_unique<PageTable>(),
+                             pd = std::make_unique<PageTable>(), pt = std::make_unique<PageTable>();
+};
+
 class GuestTest : public ::testing::Test {
  protected:
   GuestTest() : ghcb_(std::make_unique<AlignedGhcb>()), scope_(kvm_) {
