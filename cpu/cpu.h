@@ -377,6 +377,7 @@ class Core {
   // EXITINTINFO of the exit being taken: the event whose delivery was interrupted.
   svm::Event pending_exit_int_info_{};
   svm::VmrunCheck last_vmrun_check_ = svm::VmrunCheck::kOk;
+  std::optional<svm::SvmCaps> svm_caps_;  // from config_.cpuid, worked out at the first VMRUN
   // SEV memory encryption of the current guest run (CoreConfig::keys).
   bool sev_crypt_ = false;       // guest mode, SEV, keys modelled
   bool last_enc_ = false;        // the last translate() was a private access

@@ -275,8 +275,13 @@ bool Core::transfer_vmload(uint64_t vmcb_pa, bool load) {
 
 Core::Enter Core::enter_guest(uint64_t vmcb_pa, uint64_t host_next_rip) {
   ArchState& s = state_;
-  svm::Vmcb vmcb{};
-  if (!bus_read(bus_, vmcb_pa, vmcb)) {
+  // The control area and the save area only (not the whole page): what VMRUN reads.
+  struct {
+    svm::VmcbControlArea control;
+    svm::VmcbSaveArea save;
+  } vmcb;
+  if (!bus_read(bus_, vmcb_pa, vmcb.control) ||
+      !bus_read(bus_, vmcb_pa + offsetof(svm::Vmcb, save), vmcb.save)) {
     stop_.address = vmcb_pa;
     return Enter::kBusError;
   }
@@ -303,19 +308,23 @@ Core::Enter Core::enter_guest(uint64_t vmcb_pa, uint64_t host_next_rip) {
   }
   // 2. Consistency checks (cpu/svm/vmrun_check.cc). A failure is #VMEXIT(VMEXIT_INVALID)
   //    without entering the guest.
-  // The capabilities the checks use come from this core's CPUID profile.
-  svm::SvmCaps caps;
-  caps.max_phys_addr_bits = config_.paging.maxphyaddr;
-  if (auto svm_leaf = find_cpuid(config_.cpuid, 0x8000000A, 0)) {
-    caps.nasid = svm_leaf->ebx;
-    caps.nested_paging = (svm_leaf->edx & 1) != 0;  // NP: CPUID 0x8000_000A EDX[0]
+  // The capabilities the checks use come from this core's CPUID profile (worked out once).
+  if (!svm_caps_) {
+    svm::SvmCaps caps;
+    caps.max_phys_addr_bits = config_.paging.maxphyaddr;
+    if (auto svm_leaf = find_cpuid(config_.cpuid, 0x8000000A, 0)) {
+      caps.nasid = svm_leaf->ebx;
+      caps.nested_paging = (svm_leaf->edx & 1) != 0;  // NP: CPUID 0x8000_000A EDX[0]
+    }
+    if (auto sev_leaf = find_cpuid(config_.cpuid, 0x8000001F, 0)) {
+      caps.sev = (sev_leaf->eax & 2) != 0;
+      caps.sev_es = (sev_leaf->eax & 8) != 0;
+      caps.max_sev_asid = sev_leaf->ecx;
+      caps.min_sev_asid = sev_leaf->edx;
+    }
+    svm_caps_ = caps;
   }
-  if (auto sev_leaf = find_cpuid(config_.cpuid, 0x8000001F, 0)) {
-    caps.sev = (sev_leaf->eax & 2) != 0;
-    caps.sev_es = (sev_leaf->eax & 8) != 0;
-    caps.max_sev_asid = sev_leaf->ecx;
-    caps.min_sev_asid = sev_leaf->edx;
-  }
+  const svm::SvmCaps& caps = *svm_caps_;
   // SEV: the ASID's key from the memory controller (installed by the AMD-SP at ACTIVATE). The
   // VMSA of an SEV-ES guest is private memory, encrypted with that key. APM vol 2, 15.35.
   const bool sev = (c.nested_ctl & svm::nested_ctl::kSevEnable) != 0;
@@ -424,8 +433,13 @@ bool Core::vmexit(uint64_t exit_code, uint64_t info1, uint64_t info2, uint64_t n
                   bool exception_from_insn) {
   ArchState& s = state_;
   charge(Cost::kVmexit);
-  svm::Vmcb vmcb{};
-  if (!bus_read(bus_, guest_.vmcb_pa, vmcb)) {
+  struct {
+    svm::VmcbControlArea control;
+    svm::VmcbSaveArea save;
+  } vmcb;
+  const uint64_t save_pa = guest_.vmcb_pa + offsetof(svm::Vmcb, save);
+  if (!bus_read(bus_, guest_.vmcb_pa, vmcb.control) ||
+      (!guest_.sev_es && !bus_read(bus_, save_pa, vmcb.save))) {
     stop_.address = guest_.vmcb_pa;
     return false;
   }
@@ -467,7 +481,8 @@ bool Core::vmexit(uint64_t exit_code, uint64_t info1, uint64_t info2, uint64_t n
     save_common(s, a);
     a.cr2 = s.cr2;
   }
-  if (!bus_write(bus_, guest_.vmcb_pa, vmcb)) {
+  if (!bus_write(bus_, guest_.vmcb_pa, vmcb.control) ||
+      (!guest_.sev_es && !bus_write(bus_, save_pa, vmcb.save))) {
     stop_.address = guest_.vmcb_pa;
     return false;
   }
@@ -488,7 +503,8 @@ bool Core::vmexit(uint64_t exit_code, uint64_t info1, uint64_t info2, uint64_t n
     // The rest of the guest-only state must not survive either: the host's own copies of what
     // VMLOAD manages are restored by the hypervisor's VMLOAD, as KVM does after every exit.
   }
-  const uint64_t old_cr0 = s.cr0, old_cr4 = s.cr4, old_efer = s.efer;
+  // No TLB flush: entries are tagged by ASID, so the guest's and the host's coexist across
+  // world switches (APM vol 2, 15.16); only TLB_CONTROL at VMRUN flushes.
   load_common(s, host);
   s.cpl = 0;
   s.cr8 = guest_.host_cr8;
@@ -496,7 +512,6 @@ bool Core::vmexit(uint64_t exit_code, uint64_t info1, uint64_t info2, uint64_t n
   s.gif = false;
   (void)kDr7Reset;  // debug registers are not modelled yet
   leave_guest_mode();
-  paging_changed(old_cr0, old_cr4, old_efer);
   return true;
 }
 

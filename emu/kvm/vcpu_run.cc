@@ -1,6 +1,7 @@
 // emu/kvm/vcpu_run.cc: KVM_RUN on a machine core (see kvm.h for the sequence). Sources: Linux
 // arch/x86/kvm/svm/svm.c (svm_vcpu_run, svm_vcpu_enter_exit), vmenter.S (__svm_vcpu_run: VMLOAD
 // guest, VMRUN, VMSAVE guest, VMLOAD host), x86.c (vcpu_run, complete_userspace_io).
+#include <cstddef>
 #include <cstring>
 
 #include "base/hex.h"
@@ -35,7 +36,9 @@ RunStatus Vcpu::internal_error(std::string message) {
 bool Vcpu::enter() {
   Memory& mem = vm_.machine_.memory();
   hv::prepare_vmrun(vm_.ctx_, state_, vmcb_);
-  (void)write_host(mem, vmcb_hpa_, vmcb_);
+  // The control and save areas (the rest of the page is reserved).
+  (void)write_host(mem, vmcb_hpa_, vmcb_.control);
+  (void)write_host(mem, Hpa{vmcb_hpa_.value + offsetof(svm::Vmcb, save)}, vmcb_.save);
   // Plain SVM: the GPRs VMRUN does not load come from the vCPU's saved registers (the
   // assembly around VMRUN does this in KVM). SEV-ES: the VMSA holds them; the host's stay.
   if (!is_sev_es(vmcb_)) {
@@ -54,7 +57,8 @@ void Vcpu::leave() {
   (void)core_.vmsave(vmcb_hpa_.value);
   (void)core_.vmload(host_save_hpa_.value);
   (void)core_.stgi();
-  (void)read_host(mem, vmcb_hpa_, vmcb_);
+  (void)read_host(mem, vmcb_hpa_, vmcb_.control);
+  (void)read_host(mem, Hpa{vmcb_hpa_.value + offsetof(svm::Vmcb, save)}, vmcb_.save);
   if (!is_sev_es(vmcb_)) {
     for (unsigned i = 0; i < 16; ++i) {
       if (i != hv::kRax && i != hv::kRsp) state_.gprs.r[i] = core_.state().gpr[i];

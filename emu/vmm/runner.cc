@@ -11,13 +11,13 @@
 #include "emu/exec/boot_layout.h"
 #include "emu/kvm/kvm.h"
 #include "emu/machine/machine.h"
+#include "emu/vmm/guest_boot.h"
 #include "emu/vmm/vmm.h"
 
 namespace snpemu::vmm {
 namespace {
 
 constexpr uint16_t kDebugExitPort = 0xF4;
-constexpr uint64_t kStackPerVcpu = 0x4000;
 
 std::string vcpu_prefix(uint32_t id) { return "vCPU " + std::to_string(id) + ": "; }
 
@@ -36,10 +36,7 @@ std::expected<uint64_t, std::string> load_image(kvm::VirtualMachine& vm, std::sp
     }
     // Bytes past filesz read zero: fresh guest RAM is zero.
   }
-  const auto pt = boot::page_tables_image(0);
-  const auto gdt = boot::gdt_page_image();
-  if (auto w = vm.write_guest(boot::kPml4, pt); !w) return std::unexpected(w.error().describe());
-  if (auto w = vm.write_guest(boot::kGdt, gdt); !w) return std::unexpected(w.error().describe());
+  if (auto b = write_boot_pages(vm); !b) return std::unexpected(b.error());
   return image->entry;
 }
 
@@ -76,11 +73,7 @@ std::expected<GuestRunResult, std::string> run_guest(std::span<const uint8_t> el
   auto entry = load_image(v, elf, options.mem_bytes);
   if (!entry) return std::unexpected(entry.error());
   for (uint32_t i = 0; i < options.vcpus; ++i) {
-    v.vcpu(i).set_long_mode_start(hv::LongModeStart{.rip = *entry,
-                                                    .rsp = boot::kStackTop - i * kStackPerVcpu,
-                                                    .cr3 = boot::kPml4,
-                                                    .gdtr_base = boot::kGdt,
-                                                    .gdtr_limit = boot::kGdtLimit});
+    v.vcpu(i).set_long_mode_start(boot_start(*entry, i));
   }
   GuestRunResult result;
   std::vector<bool> stopped(options.vcpus, false);

@@ -1,0 +1,33 @@
+// emu/vmm/guest_boot.h: the 64-bit boot a VMM gives a guest under the KVM facade (emu/kvm): the
+// boot pages (identity page tables and GDT, emu/exec/boot_layout.h) written into guest RAM, and
+// each vCPU's long-mode start state. Used by whoever creates a VM and places guest code itself
+// (the VMM main loop's image loading, benchmarks, scenario tests).
+//
+// Guest layout: identity-mapped 4 GiB with 2 MiB pages at 0x1000, GDT at 0x7000, vCPU i's stack
+// top at 0x80000 - i * kStackPerVcpu with RDI = i; guest code must lie at or above
+// kGuestCodeFloor and inside guest memory.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <string>
+
+#include "emu/hv/hv.h"
+#include "emu/kvm/kvm.h"
+
+namespace snpemu::vmm {
+
+/// Stack bytes each vCPU gets below the previous one's.
+inline constexpr uint64_t kStackPerVcpu = 0x4000;
+/// Lowest guest-physical address guest code may occupy (everything below is the boot layout).
+uint64_t guest_code_floor();
+
+/// Writes the boot page tables and the GDT into guest RAM (the VMM's mmap of the memslot).
+/// Errors are one line naming the write that failed.
+std::expected<void, std::string> write_boot_pages(kvm::VirtualMachine& vm);
+
+/// vCPU `index`'s 64-bit start state at `entry`: CS/DS from the boot GDT, CR3 = the boot PML4,
+/// RSP = its stack top. Pass to kvm::Vcpu::set_long_mode_start.
+hv::LongModeStart boot_start(uint64_t entry, uint32_t index);
+
+}  // namespace snpemu::vmm
