@@ -58,7 +58,7 @@ std::vector<uint8_t> hostile_code(Rng& rng) {
 TEST(HostileGuest, RandomCodeEndsCleanlyAndDeterministically) {
   constexpr uint64_t kSeed = 0x0BAD'C0DE'0000'0001;
   Rng rng{kSeed};
-  int ended_with_error = 0;
+  int ended_with_error = 0, shut_down = 0, ran_with_exits = 0;
   for (int i = 0; i < 300; ++i) {
     test::ElfBuilder elf;
     elf.add(0x100000, hostile_code(rng), 0x2000);
@@ -72,15 +72,19 @@ TEST(HostileGuest, RandomCodeEndsCleanlyAndDeterministically) {
     ASSERT_EQ(a.has_value(), b.has_value()) << "seed " << kSeed << " case " << i;
     EXPECT_EQ(c1.str(), c2.str()) << "case " << i;
     if (a) {
+      if (a->exits > 0) ++ran_with_exits;
       EXPECT_EQ(a->cycles, b->cycles) << "case " << i;
       EXPECT_EQ(a->exits, b->exits) << "case " << i;
     } else {
       ++ended_with_error;
+      if (a.error().find("shut down") != std::string::npos) ++shut_down;
       EXPECT_EQ(a.error(), b.error()) << "case " << i;
       EXPECT_EQ(a.error().find('\n'), std::string::npos) << "one line: " << a.error();
     }
   }
   EXPECT_GT(ended_with_error, 0) << "most random code triple-faults: the error path is exercised";
+  EXPECT_GT(shut_down, 0) << "triple faults reach the VMM as KVM_EXIT_SHUTDOWN";
+  EXPECT_GT(ran_with_exits, 0) << "some runs execute exiting instructions and survive";
 }
 
 }  // namespace
