@@ -9,7 +9,9 @@ namespace snpemu::hv {
 
 using internal::resume;
 
-ExitOutcome complete_userspace_exit(ExitContext& ctx) {
+namespace {
+
+ExitOutcome complete_one(ExitContext& ctx) {
   const Completion c = ctx.vcpu.completion;
   ctx.vcpu.completion = Completion{};
   KvmRun& run = ctx.vcpu.run;
@@ -36,15 +38,32 @@ ExitOutcome complete_userspace_exit(ExitContext& ctx) {
       return internal::complete_string_io(ctx, c);
     case Completion::Kind::kHypercall: {
       // [L] x86.c complete_hypercall_exit: RAX = ret (32 bits outside 64-bit mode), skip.
-      const uint64_t ret = internal::guest_64bit(ctx.vmcb)
+      const uint64_t ret = c.op_64bit
                                ? run.hypercall.ret
                                : static_cast<uint32_t>(run.hypercall.ret);
       write_gpr(ctx, kRax, ret);
       internal::set_rip(ctx, c.next_rip);
       return resume(ExitPath::kCompletion);
     }
+    case Completion::Kind::kGhcbStringIn:
+    case Completion::Kind::kGhcbStringOut:
+    case Completion::Kind::kGhcbMmio:
+    case Completion::Kind::kGhcbPsc:
+    case Completion::Kind::kPscMsr:
+    case Completion::Kind::kApResetHold:
+      return internal::complete_ghcb(ctx, c);
   }
   return resume(ExitPath::kCompletion);
+}
+
+}  // namespace
+
+ExitOutcome complete_userspace_exit(ExitContext& ctx) {
+  ExitOutcome o = complete_one(ctx);
+  // sev_es_unmap_ghcb runs before the next VMRUN: the GHCB answer reaches guest memory once the
+  // event has nothing left to ask the VMM.
+  if (ctx.vcpu.sev_es.mapped) o = internal::ghcb_finish(ctx, o);
+  return o;
 }
 
 // [L] svm.c svm_flush_tlb_asid: TLB_CONTROL_FLUSH_ASID on the next VMRUN after the NPT lost

@@ -31,6 +31,7 @@
 #include "emu/hv/hv.h"
 #include "emu/hv/kvm_run.h"
 #include "emu/mem/memory.h"
+#include "ghcb/ghcb.h"
 
 namespace snpemu::hv {
 
@@ -147,13 +148,53 @@ struct MsrState {
 
 /// What the next KVM_RUN must finish before entering the guest (vcpu->arch.complete_userspace_io).
 struct Completion {
-  enum class Kind : uint8_t { kNone, kPioIn, kPioOut, kStringIn, kStringOut, kHypercall };
+  enum class Kind : uint8_t {
+    kNone, kPioIn, kPioOut, kStringIn, kStringOut, kHypercall,
+    // SEV-ES / SNP (ghcb_*.cc): the GHCB stays mapped until these finish.
+    kGhcbStringIn, kGhcbStringOut, kGhcbMmio, kGhcbPsc, kPscMsr, kApResetHold,
+  };
   Kind kind = Kind::kNone;
   uint64_t next_rip = 0;     ///< RIP after the instruction
   uint8_t size = 0;          ///< PIO element size
   uint32_t count = 0;        ///< string I/O: elements transferred in this round trip
   bool op_64bit = true;      ///< hypercall: 64-bit mode at the exit
-  uint64_t exit_info_1 = 0;  ///< string I/O: the IOIO exit_info_1 (address size, REP, port)
+  uint64_t exit_info_1 = 0;  ///< string I/O: the IOIO exit_info_1; kGhcbMmio: 1 = write
+};
+
+/// KVM_MP_STATE_* the model uses (PLATFORM-FACTS 7.4 [L] uapi kvm.h).
+enum class MpState : uint8_t { kRunnable = 0, kApResetHold = 9 };
+
+/// AP reset hold kinds (sev.c AP_RESET_HOLD_*): which protocol parked the vCPU.
+enum class ApResetHoldType : uint8_t { kNone = 0, kNaeEvent = 1, kMsrProtocol = 2 };
+
+/// The per-vCPU SEV-ES state of KVM's struct vcpu_sev_es_state (ghcb_*.cc): the registered
+/// GHCB, the AP reset hold, and the GHCB "mapping" of an in-flight VMGEXIT: the one copy of the
+/// page, the response to write back, the scratch buffer and the progress of multi-exit events.
+struct SevEsVcpu {
+  static constexpr uint64_t kNoGpa = ~uint64_t{0};
+  uint64_t registered_gpa = kNoGpa;  ///< SNP GHCB GPA registration (REG_GPA_REQ)
+  ApResetHoldType hold = ApResetHoldType::kNone;
+  MpState mp_state = MpState::kRunnable;
+  bool received_first_sipi = false;
+  /// CR0, CR4, CR8 and EFER as the write traps reported them (vcpu->arch.cr0/cr4/cr8/efer).
+  uint64_t cr0 = 0, cr4 = 0, cr8 = 0, efer = 0;
+  // ---- the mapped GHCB of the VMGEXIT in flight (KVM svm->sev_es.ghcb != NULL) ----
+  bool mapped = false;
+  uint64_t ghcb_gpa = 0;
+  ghcb::GhcbSnapshot snapshot{};  ///< the one copy of the guest page (valid bitmap as read)
+  bool has_exit_info = false;     ///< a response was set (svm_vmgexit_set_return_code)
+  uint64_t sw_exit_info_1 = 0, sw_exit_info_2 = 0;
+  // ---- scratch area (setup_vmgexit_scratch) ----
+  std::vector<uint8_t> scratch{};  ///< copy of the area (in the GHCB or in guest memory)
+  uint64_t scratch_gpa = 0;
+  bool scratch_sync = false;  ///< written back to guest memory at unmap (IN, MMIO read, PSC)
+  // ---- progress of a multi-exit event ----
+  uint64_t mmio_gpa = 0;      ///< MMIO: next fragment's GPA
+  uint32_t progress = 0;      ///< MMIO bytes / string I/O elements done
+  uint32_t pending = 0;       ///< elements (string I/O) or bytes (MMIO) of the current exit
+  uint16_t port = 0;
+  uint8_t io_size = 0;
+  ghcb::PscScan psc{};        ///< GHCB PSC: the copy of the descriptor and KVM's bookkeeping
 };
 
 /// One vCPU as the hypervisor sees it (struct kvm_vcpu + vcpu_svm, the parts used here).
@@ -164,6 +205,7 @@ struct VcpuState {
   KvmRun run{};             ///< the exit record (the mmap'ed kvm_run page)
   Completion completion{};  ///< set when a handler exits to the VMM and needs finishing
   uint64_t npt_flush_seen = ~uint64_t{0};  ///< NPT flush generation last applied (none yet)
+  SevEsVcpu sev_es{};  ///< SEV-ES / SNP only
   /// Writes or restores the vCPU (exit_serialize.cc): GPRs, MSRs, the pending completion and
   /// the kvm_run record it refers to. Reading rejects unknown enum values and sizes.
   void serialize(Serializer& s);
@@ -177,6 +219,32 @@ struct ExitOptions {
   PrivateFaultSource private_fault_source = PrivateFaultSource::kAttributes;
 };
 
+/// The GHCB protocol as the VMM configures it (KVM_SEV_INIT2 ghcb_version and KVM's fixed
+/// answers made options). Recorded with the hypervisor options.
+struct SevOptions {
+  /// SEV_INFO answer: KVM answers min = GHCB_VERSION_MIN (1), max = the VM's ghcb_version
+  /// (default 2) [L] sev.c; here the VMM sets both.
+  uint16_t ghcb_min = 1;
+  uint16_t ghcb_max = 2;
+  uint8_t c_bit = 51;  ///< CPUID 0x8000_001F EBX[5:0] of the host (ESTIMATE: Zen 4 value)
+  uint64_t hv_features = ghcb::kHvFtKvmSupported;  ///< HV_FT answer [L] GHCB_HV_FT_SUPPORTED
+  /// AP_JUMP_TABLE with an unknown sub-function: current KVM answers malformed input (2, 5);
+  /// KVM 5.11-5.x asked the guest to take #UD (PLATFORM-FACTS 2.6). true = the old answer.
+  bool ap_jump_table_bad_op_ud = false;
+  /// RDTSC/RDTSCP NAE events: false = emulate as the GHCB spec describes (RAX/RDX = guest TSC,
+  /// RCX = TSC_AUX); true = as upstream KVM, through the SVM exit table (no RDTSC handler:
+  /// internal error; RDTSCP: #UD) [L] svm.c svm_exit_handlers.
+  bool nae_tsc_via_exit_table = false;
+};
+
+/// An in-kernel MMIO device (kvm_io_bus): SEV-ES MMIO NAE events try it before KVM_EXIT_MMIO.
+class MmioHandler {
+ public:
+  virtual ~MmioHandler() = default;
+  /// True if the device at `gpa` handled all of `data` (read fills it).
+  virtual bool mmio(uint64_t gpa, std::span<uint8_t> data, bool is_write) = 0;
+};
+
 /// What the handlers of one VM use besides the vCPU (struct kvm, the parts used here). Not
 /// owned: the run loop keeps them alive. `npt` must be the Vm's MmuNotifier
 /// (vm->set_mmu_notifier(npt) once the Npt has its final address).
@@ -187,6 +255,9 @@ struct VmContext {
   CpuidTable cpuid{};
   PioDevices pio{};
   ExitOptions options{};
+  SevOptions sev{};
+  uint64_t ap_jump_table = 0;       ///< SEV-ES AP jump table GPA (per VM, sev->ap_jump_table)
+  MmioHandler* mmio = nullptr;      ///< in-kernel MMIO devices (not owned); nullptr = none
 };
 
 /// The input of one exit: the VM, the vCPU and the host-side copy of its VMCB (read after
@@ -235,6 +306,23 @@ enum class ExitPath : uint8_t {
   kUnexpected,         ///< no handler: KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON
   kInternalError,      ///< a handler could not emulate (see KvmRun::message)
   kCompletion,         ///< complete_userspace_exit
+  // SEV-ES / SNP VMGEXIT (ghcb_*.cc). A GHCB-page event that runs an SVM handler (CPUID, MSR,
+  // IOIO, VMMCALL, ...) reports that handler's path with ExitOutcome::ghcb set.
+  kGhcbMsrProtocol,   ///< MSR-protocol request answered in the kernel (or left as is)
+  kGhcbNoGhcb,        ///< GHCB GPA 0 or not mappable: resume with nothing done
+  kGhcbUnregistered,  ///< SNP: GHCB GPA not the registered one: KVM_RUN -EINVAL
+  kGhcbBadInput,      ///< GHCB error response (malformed input, bad scratch area)
+  kGhcbNae,           ///< NAE event answered in the kernel (HV features, jump table, TSC...)
+  kGhcbTerminate,     ///< termination request: KVM_EXIT_SYSTEM_EVENT SEV_TERM
+  kGhcbApResetHold,   ///< AP reset hold: KVM_EXIT_AP_RESET_HOLD
+  kGhcbPscExit,       ///< PSC range forwarded as KVM_HC_MAP_GPA_RANGE (MSR or GHCB form)
+  kGhcbPscDone,       ///< PSC answered in the kernel (error, or nothing left to convert)
+  kGhcbMmioKernel,    ///< MMIO NAE handled by an in-kernel device
+  kGhcbMmioExit,      ///< MMIO NAE: KVM_EXIT_MMIO (one 8-byte fragment)
+  kGhcbStringIoKernel,  ///< string IOIO through the scratch area, in-kernel device; units
+  kGhcbStringIoExit,    ///< string IOIO through the scratch area: KVM_EXIT_IO; units
+  kGhcbUnsupported,   ///< UNSUPPORTED_EVENT or an impossible input: KVM_RUN -EINVAL
+  kWriteTrap,         ///< SEV-ES EFER/CR0/CR4/CR8 write trap: new value recorded, resume
   kCount,
 };
 const char* exit_path_name(ExitPath p);
@@ -248,6 +336,9 @@ struct ExitOutcome {
   /// KVM_RUN's own return value when it is an error (-EFAULT with KVM_EXIT_MEMORY_FAULT,
   /// -ENOMEM for an exhausted NPT pool); nullopt = KVM_RUN returns 0.
   std::optional<KvmErrno> kvm_run_error{};
+  /// The exit came through a GHCB page (VMGEXIT): the caller charges the GHCB map, copy and
+  /// write-back on top of `path`.
+  bool ghcb = false;
 };
 
 // ================================================================================= exit_table.cc
@@ -270,6 +361,29 @@ ExitOutcome complete_userspace_exit(ExitContext& ctx);
 /// Before each VMRUN: syncs the NPT with the Vm's invalidation sequence and requests
 /// TLB_CONTROL_FLUSH_ASID (3) when the NPT changed since this vCPU's last flush.
 void prepare_vmrun(VmContext& vm, VcpuState& vcpu, svm::Vmcb& vmcb);
+
+// ============================================= ghcb_msr.cc ghcb_map.cc ghcb_nae.cc ghcb_io.cc ghcb_psc.cc
+// SEV-ES / SNP guests (VmType kSevEs / kSnp, Vm::features().has_protected_state): the exit
+// table's SVM_EXIT_VMGEXIT handler (sev.c sev_handle_vmgexit) answers the GHCB MSR protocol
+// (ghcb_gpa low 12 bits non-zero) or maps the GHCB page: one copy of the page, validated with
+// ghcb::validate_vmgexit, the NAE event dispatched (CPUID/MSR/IOIO/VMMCALL/... through the SVM
+// handlers with the register file taken from the GHCB, as KVM's vcpu->arch.regs), and the
+// answer (valid bitmap cleared, SW_EXITINFO1/2, RAX/RBX/RCX/RDX, scratch data) written back into
+// guest memory when the exit finishes (sev_es_unmap_ghcb): at once, or in
+// complete_userspace_exit() after a VMM round trip. For these guests RIP is never touched
+// (VMGEXIT is trap-like) and read_gpr/write_gpr use the GHCB register file.
+// After a GHCB-page VMGEXIT the VMCB exit_code/exit_info_1/2 hold the NAE values (as KVM's
+// sev_es_sync_from_ghcb writes them).
+
+/// sev_vcpu_deliver_sipi_vector: the first SIPI only records itself (the vCPU starts from the
+/// VMSA the VMM built); a later one wakes a vCPU parked in AP reset hold: NAE hold ->
+/// SW_EXITINFO2 = 1 in the still-mapped GHCB, MSR hold -> GHCB MSR (1 << 12) | 0x007; then
+/// mp_state is runnable. The VMM calls it before the next KVM_RUN of that vCPU.
+void sev_deliver_sipi(VcpuState& vcpu, svm::Vmcb& vmcb);
+
+/// The SEV_INFO response the VMM's range produces (GHCB MSR protocol 0x001: max 63:48, min
+/// 47:32, C-bit 31:24); KVM preloads it into VMCB ghcb_gpa at vCPU RESET (sev_es_vcpu_reset).
+uint64_t sev_info_msr_value(const SevOptions& sev);
 
 // =================================================================================== vmcb_init.cc
 
@@ -313,5 +427,29 @@ struct LongModeStart {
 /// it), CR0 PE|MP|ET|NE|WP|PG, CR4 PAE|OSFXSR|OSXMMEXCPT, DR6 0xFFFF0FF0, DR7 0x400, g_pat the
 /// power-on PAT, CPL 0.
 void init_long_mode_save_area(svm::VmcbSaveArea& save, const LongModeStart& start);
+
+// =============================================================================== vmcb_init_sev.cc
+
+/// What init_vmcb_sev_es needs beyond VmcbSetup.
+struct SevEsVmcbSetup {
+  Hpa vmsa_pa{};               ///< host PA of the VMSA page, no C-bit (KVM __pa(sev_es.vmsa))
+  uint64_t vmsa_features = 0;  ///< the VM's SEV_FEATURES (KVM sev->vmsa_features)
+  /// The CPU supports "allowed SEV features": KVM writes vmsa_features | bit 63 into 0x138.
+  bool allowed_sev_features = false;
+  SevOptions sev{};            ///< for the GHCB MSR reset value
+};
+/// init_vmcb + sev_init_vmcb + sev_es_init_vmcb + sev_es_vcpu_reset [L] sev.c: SEV_ENABLE |
+/// SEV_ES_ENABLE (NP_ENABLE from init_vmcb), vmsa_pa, #UD/#GP intercepts off, no CR0/CR4/CR8
+/// read/write or selective-CR0 intercepts, EFER/CR0/CR4/CR8 write traps on, DR intercepts only
+/// DR7 read/write (none, and no #DB intercept, with DebugSwap), XSETBV intercept off,
+/// allowed_sev_features, and ghcb_gpa preloaded with the SEV_INFO response. The write traps
+/// are answered by exit_trap.cc (value recorded in SevEsVcpu, resume).
+void init_vmcb_sev_es(svm::Vmcb& vmcb, const VmcbSetup& setup, const SevEsVmcbSetup& sev);
+
+/// The initial VMSA the VMM supplies (before LAUNCH_UPDATE_VMSA): the long-mode start state of
+/// init_long_mode_save_area, plus what KVM's sev_es_sync_vmsa adds: xcr0 = 1 (x87), MXCSR
+/// 0x1F80, x87 FCW 0x37F, sev_features, vmpl 0 (PLATFORM-FACTS 5.3/5.4; values UNCONFIRMED
+/// against the APM reset table, taken from the architectural reset values).
+svm::SevEsSaveArea make_initial_vmsa(const LongModeStart& start, uint64_t sev_features);
 
 }  // namespace snpemu::hv

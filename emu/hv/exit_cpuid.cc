@@ -9,7 +9,7 @@ namespace snpemu::hv::internal {
 // absent leaf returns zeros for AMD guests (the Intel "highest basic leaf" remap of
 // get_out_of_range_cpuid_entry applies only to Intel-compatible guests: not modelled).
 ExitOutcome handle_cpuid(ExitContext& ctx) {
-  if (ctx.vmcb.control.next_rip == 0) return no_next_rip(ctx);
+  if (!has_next_rip(ctx)) return no_next_rip(ctx);
   const auto function = static_cast<uint32_t>(read_gpr(ctx, kRax));
   const auto index = static_cast<uint32_t>(read_gpr(ctx, kRcx));
   uint32_t eax = 0, ebx = 0, ecx = 0, edx = 0;

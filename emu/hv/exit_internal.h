@@ -8,6 +8,7 @@
 #include <string>
 
 #include "emu/hv/hv.h"
+#include "ghcb/ghcb.h"
 #include "mmu/mmu.h"
 
 namespace snpemu::hv::internal {
@@ -43,6 +44,14 @@ ExitOutcome inject_or_fail(ExitContext& ctx, uint8_t vector, std::optional<uint3
 ExitOutcome no_next_rip(ExitContext& ctx);
 /// EFER.LMA and CS.L: the guest runs 64-bit code (is_64_bit_mode).
 bool guest_64bit(const svm::Vmcb& vmcb);
+/// The VM's guests keep their state in a VMSA (SEV-ES, SNP): vcpu->arch.guest_state_protected.
+bool protected_state(const ExitContext& ctx);
+/// The handler can complete the instruction: NRIPS gave next_rip, or the state is protected
+/// (nothing to skip: VMGEXIT is trap-like).
+bool has_next_rip(const ExitContext& ctx);
+/// svm_invoke_exit_handler: the table's handler for `exit_code` (a GHCB NAE event runs the SVM
+/// handler of the same code), or the unexpected-exit internal error.
+ExitOutcome invoke_exit_handler(ExitContext& ctx, uint64_t exit_code);
 
 inline constexpr uint8_t kUdVector = 6, kGpVector = 13, kPfVector = 14, kAcVector = 17,
                          kSsVector = 12;
@@ -68,6 +77,42 @@ ExitOutcome handle_nop_skip(ExitContext& ctx);
 ExitOutcome handle_reinject_ud(ExitContext& ctx);
 ExitOutcome handle_reinject_ac(ExitContext& ctx);
 ExitOutcome handle_machine_check(ExitContext& ctx);
+
+// ---- SEV-ES / SNP VMGEXIT (ghcb_*.cc) ----
+ExitOutcome handle_vmgexit(ExitContext& ctx);               // ghcb_msr.cc
+ExitOutcome handle_write_trap(ExitContext& ctx);            // exit_trap.cc
+ExitOutcome handle_msr_protocol(ExitContext& ctx);          // ghcb_msr.cc
+ExitOutcome handle_ghcb_page(ExitContext& ctx);             // ghcb_nae.cc
+ExitOutcome psc_msr_begin(ExitContext& ctx, uint64_t msr);  // ghcb_psc.cc
+ExitOutcome psc_ghcb_begin(ExitContext& ctx);               // ghcb_psc.cc
+ExitOutcome ghcb_string_io(ExitContext& ctx, const svm::IoioInfo& io);  // ghcb_io.cc
+ExitOutcome ghcb_mmio(ExitContext& ctx, bool is_write);                 // ghcb_io.cc
+/// Finishes a GHCB completion kind (kGhcb*, kPscMsr, kApResetHold) the VMM answered
+/// (ghcb_io.cc); the PSC kinds are finished by psc_complete (ghcb_psc.cc).
+ExitOutcome complete_ghcb(ExitContext& ctx, const Completion& c);
+ExitOutcome psc_complete(ExitContext& ctx, const Completion& c);
+// ghcb_map.cc: the mapped GHCB.
+/// Sets the response (svm_vmgexit_set_return_code).
+void ghcb_set_exit_info(ExitContext& ctx, uint64_t info1, uint64_t info2);
+/// The exception request (svm_vmgexit_inject_exception): EXITINFO1 = 1, EXITINFO2 = vector |
+/// TYPE_EXEPT | VALID (no error code).
+void ghcb_request_exception(ExitContext& ctx, uint8_t vector);
+/// Resume with a GHCB error response (malformed input code, or a PSC status).
+ExitOutcome ghcb_error(ExitContext& ctx, const ghcb::GhcbError& e);
+/// setup_vmgexit_scratch: checks the area and copies it once (from the GHCB snapshot or guest
+/// memory). An error is already answered (the outcome to return); `sync` marks it for
+/// write-back at unmap.
+std::optional<ExitOutcome> ghcb_setup_scratch(ExitContext& ctx, uint64_t len, bool sync);
+/// sev_es_unmap_ghcb: writes the scratch area back (if sync), then the valid bitmap cleared,
+/// SW_EXITINFO1/2 (if set) and RAX/RBX/RCX/RDX with their bits into the guest's GHCB.
+void ghcb_unmap(ExitContext& ctx);
+/// After an exit handled with the GHCB mapped: unmaps unless a completion is pending, marks
+/// the outcome as a GHCB exit.
+ExitOutcome ghcb_finish(ExitContext& ctx, ExitOutcome o);
+/// Writes or restores the SEV-ES vCPU state (ghcb_serialize.cc); VcpuState::serialize calls it.
+void serialize_sev_es(Serializer& s, SevEsVcpu& es);
+/// KVM_EXIT_SYSTEM_EVENT SEV_TERM with data[0] = the GHCB MSR value.
+ExitOutcome sev_terminate(ExitContext& ctx, std::string message);
 
 // ---- guest memory (guest_access.cc) ----
 /// Reads guest-physical memory as the hypervisor does (through the memslot's shared backing,

@@ -53,10 +53,14 @@ ExitOutcome handle_ioio(ExitContext& ctx) {
         ctx, kKvmInternalErrorEmulation, data,
         "IOIO exit_info_1 " + hex(info) + " malformed: " + ioio_error_name(io.error()));
   }
-  if (io->string) return handle_string_io(ctx, *io);
+  if (io->string) {
+    // [L] svm.c io_interception: SEV-ES string I/O goes through the GHCB scratch area.
+    if (ctx.vcpu.sev_es.mapped) return ghcb_string_io(ctx, *io);
+    return handle_string_io(ctx, *io);
+  }
   // APM vol 2 15.10.2: exit_info_2 holds the RIP after the IN/OUT (svm->next_rip, [L]).
   const uint64_t next_rip = ctx.vmcb.control.exit_info_2;
-  if (next_rip == 0) return no_next_rip(ctx);
+  if (next_rip == 0 && !protected_state(ctx)) return no_next_rip(ctx);
   const unsigned size = io->operand_size;
   const bool is_in = io->type == svm::IoType::kIn;
   uint32_t value = 0;

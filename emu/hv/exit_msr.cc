@@ -199,7 +199,7 @@ bool write_msr(ExitContext& ctx, uint32_t msr, uint64_t value) {
 // [L] svm.c msr_interception: exit_info_1 != 0 is WRMSR, 0 is RDMSR (any non-zero value, as
 // KVM tests it; hardware writes only 0 or 1, APM vol 2 15.11).
 ExitOutcome handle_msr(ExitContext& ctx) {
-  if (ctx.vmcb.control.next_rip == 0) return no_next_rip(ctx);
+  if (!has_next_rip(ctx)) return no_next_rip(ctx);
   const auto msr = static_cast<uint32_t>(read_gpr(ctx, kRcx));
   const bool is_write = ctx.vmcb.control.exit_info_1 != 0;
   bool ok;
@@ -216,6 +216,12 @@ ExitOutcome handle_msr(ExitContext& ctx) {
   }
   if (!ok) {
     ctx.vcpu.run.message = std::string(is_write ? "WRMSR " : "RDMSR ") + hex(msr) + " -> #GP(0)";
+    // [L] svm.c svm_complete_emulated_msr: an SEV-ES guest is asked through the GHCB to take
+    // the #GP (SW_EXITINFO1 = 1), not injected.
+    if (ctx.vcpu.sev_es.mapped) {
+      ghcb_request_exception(ctx, kGpVector);
+      return resume(ExitPath::kMsrInjectGp);
+    }
     return inject_or_fail(ctx, kGpVector, 0u, ExitPath::kMsrInjectGp);
   }
   skip_instruction(ctx);

@@ -1,6 +1,7 @@
 // emu/hv/exit_serialize.cc: serialize() of the exit layer's state (STYLE rule 10): the NPT's
 // bookkeeping, the CPUID table, the port devices and the vCPU with its pending completion.
 #include "base/hex.h"
+#include "emu/hv/exit_internal.h"
 #include "emu/hv/hv.h"
 
 namespace snpemu::hv {
@@ -104,14 +105,17 @@ void VcpuState::serialize(Serializer& s) {
   s.io("completion.exit_info_1", completion.exit_info_1);
   if (s.reading() && s.ok()) {
     if (static_cast<uint8_t>(completion.kind) >
-        static_cast<uint8_t>(Completion::Kind::kHypercall)) {
+        static_cast<uint8_t>(Completion::Kind::kApResetHold)) {
       s.fail("completion.kind",
              "unknown completion " + std::to_string(static_cast<unsigned>(completion.kind)));
       return;
     }
     const unsigned sz = completion.size;
-    if (completion.kind != Completion::Kind::kNone &&
-        completion.kind != Completion::Kind::kHypercall && (sz != 1 && sz != 2 && sz != 4)) {
+    using K = Completion::Kind;
+    const K k = completion.kind;
+    const bool pio = k == K::kPioIn || k == K::kPioOut || k == K::kStringIn ||
+                     k == K::kStringOut || k == K::kGhcbStringIn || k == K::kGhcbStringOut;
+    if (pio && (sz != 1 && sz != 2 && sz != 4)) {
       s.fail("completion.size", "PIO size " + std::to_string(sz) + " is not 1, 2 or 4");
       return;
     }
@@ -155,6 +159,7 @@ void VcpuState::serialize(Serializer& s) {
        run.system_event.ndata > run.system_event.data.size())) {
     s.fail("run.internal.ndata", "ndata beyond the 16 data words");
   }
+  internal::serialize_sev_es(s, sev_es);
 }
 
 }  // namespace snpemu::hv

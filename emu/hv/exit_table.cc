@@ -50,6 +50,11 @@ constexpr std::array<Handler, kTableSize> make_table() {
   t[at(ExitCode::kMwait)] = internal::handle_nop_skip;
   t[at(ExitCode::kRdpru)] = internal::handle_inject_ud;
   t[at(ExitCode::kNpf)] = internal::handle_npf;
+  t[at(ExitCode::kVmgexit)] = internal::handle_vmgexit;  // sev.c sev_handle_vmgexit
+  t[at(ExitCode::kEferWriteTrap)] = internal::handle_write_trap;  // svm.c efer_trap
+  t[at(ExitCode::kCr0WriteTrap)] = internal::handle_write_trap;   // svm.c cr_trap
+  t[at(ExitCode::kCr0WriteTrap) + 4] = internal::handle_write_trap;
+  t[at(ExitCode::kCr0WriteTrap) + 8] = internal::handle_write_trap;
   return t;
 }
 constexpr std::array<Handler, kTableSize> kHandlers = make_table();
@@ -142,6 +147,8 @@ const char* kvm_exit_reason_name(KvmExitReason r) {
       return "KVM_EXIT_INTERNAL_ERROR";
     case KvmExitReason::kSystemEvent:
       return "KVM_EXIT_SYSTEM_EVENT";
+    case KvmExitReason::kApResetHold:
+      return "KVM_EXIT_AP_RESET_HOLD";
     case KvmExitReason::kMemoryFault:
       return "KVM_EXIT_MEMORY_FAULT";
   }
@@ -176,6 +183,21 @@ const char* exit_path_name(ExitPath p) {
       "unexpected",
       "internal-error",
       "completion",
+      "ghcb-msr-protocol",
+      "ghcb-no-ghcb",
+      "ghcb-unregistered",
+      "ghcb-bad-input",
+      "ghcb-nae",
+      "ghcb-terminate",
+      "ghcb-ap-reset-hold",
+      "ghcb-psc-exit",
+      "ghcb-psc-done",
+      "ghcb-mmio-kernel",
+      "ghcb-mmio-exit",
+      "ghcb-string-io-kernel",
+      "ghcb-string-io-exit",
+      "ghcb-unsupported",
+      "write-trap",
   };
   const auto i = static_cast<size_t>(p);
   return i < kNames.size() && kNames[i] != nullptr ? kNames[i] : "?";
@@ -185,6 +207,8 @@ const char* exit_path_name(ExitPath p) {
 
 uint64_t read_gpr(const ExitContext& ctx, unsigned reg) {
   reg &= 15;
+  // SEV-ES: the register file is KVM's vcpu->arch.regs filled from the GHCB (all 16 here).
+  if (internal::protected_state(ctx)) return ctx.vcpu.gprs.r[reg];
   if (reg == kRax) return ctx.vmcb.save.rax;
   if (reg == kRsp) return ctx.vmcb.save.rsp;
   return ctx.vcpu.gprs.r[reg];
@@ -192,7 +216,9 @@ uint64_t read_gpr(const ExitContext& ctx, unsigned reg) {
 
 void write_gpr(ExitContext& ctx, unsigned reg, uint64_t value) {
   reg &= 15;
-  if (reg == kRax) {
+  if (internal::protected_state(ctx)) {
+    ctx.vcpu.gprs.r[reg] = value;
+  } else if (reg == kRax) {
     ctx.vmcb.save.rax = value;
   } else if (reg == kRsp) {
     ctx.vmcb.save.rsp = value;
@@ -221,15 +247,35 @@ ExitOutcome internal_error(ExitContext& ctx, uint32_t suberror, std::span<const 
 }
 
 void set_rip(ExitContext& ctx, uint64_t next_rip) {
+  // [L] svm.c svm_skip_emulated_instruction: nothing for SEV-ES (VMGEXIT is trap-like; the
+  // hardware already moved RIP, which the hypervisor cannot see).
+  if (protected_state(ctx)) return;
   ctx.vmcb.save.rip = next_rip;
   // svm.c skip_emulated_instruction: svm_set_interrupt_shadow(vcpu, 0).
   ctx.vmcb.control.int_state &= ~svm::int_state::kInterruptShadow;
 }
 
 bool skip_instruction(ExitContext& ctx) {
+  if (protected_state(ctx)) return true;
   if (ctx.vmcb.control.next_rip == 0) return false;
   set_rip(ctx, ctx.vmcb.control.next_rip);
   return true;
+}
+
+bool protected_state(const ExitContext& ctx) {
+  return ctx.vm.vm != nullptr && ctx.vm.vm->features().has_protected_state;
+}
+
+bool has_next_rip(const ExitContext& ctx) {
+  return protected_state(ctx) || ctx.vmcb.control.next_rip != 0;
+}
+
+ExitOutcome invoke_exit_handler(ExitContext& ctx, uint64_t exit_code) {
+  if (exit_code >= kTableSize || kHandlers[exit_code] == nullptr ||
+      exit_code == svm::to_u64(ExitCode::kVmgexit)) {
+    return unexpected(ctx);
+  }
+  return kHandlers[exit_code](ctx);
 }
 
 ExitOutcome no_next_rip(ExitContext& ctx) {

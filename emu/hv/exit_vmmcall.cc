@@ -8,10 +8,10 @@ namespace snpemu::hv::internal {
 
 ExitOutcome handle_vmmcall(ExitContext& ctx) {
   const uint64_t next_rip = ctx.vmcb.control.next_rip;
-  if (next_rip == 0) return no_next_rip(ctx);
+  if (!has_next_rip(ctx)) return no_next_rip(ctx);
   // [L] x86.c: outside 64-bit mode nr and the arguments are truncated to 32 bits and so is
-  // the result.
-  const bool op64 = guest_64bit(ctx.vmcb);
+  // the result. is_64_bit_mode is true for protected state (x86.h).
+  const bool op64 = protected_state(ctx) || guest_64bit(ctx.vmcb);
   const uint64_t mask = op64 ? ~uint64_t{0} : 0xFFFF'FFFFull;
   const uint64_t nr = read_gpr(ctx, kRax) & mask;
   const uint64_t a0 = read_gpr(ctx, kRbx) & mask, a1 = read_gpr(ctx, kRcx) & mask,

@@ -27,6 +27,14 @@
 //     completion.cc       complete_userspace_exit(), prepare_vmrun()
 //     exit_serialize.cc   serialize() of Npt, CpuidTable, PioDevices/Uart16550, VcpuState
 //     vmcb_init.cc        create_permission_maps(), init_vmcb(), init_long_mode_save_area()
+//     ghcb_msr.cc         SVM_EXIT_VMGEXIT: the GHCB MSR protocol (SEV-ES / SNP)
+//     ghcb_nae.cc         GHCB-page VMGEXIT: map, validate, one handler per NAE event
+//     ghcb_io.cc          string IOIO and MMIO through the scratch area; GHCB completions
+//     ghcb_psc.cc         page state change (MSR and GHCB forms) as KVM_HC_MAP_GPA_RANGE
+//     ghcb_map.cc         the GHCB mapping: response, scratch copy, write-back; SIPI wake-up
+//     ghcb_serialize.cc   serialize() of the SEV-ES vCPU state (part of VcpuState's)
+//     vmcb_init_sev.cc    init_vmcb_sev_es(), make_initial_vmsa()
+//     exit_trap.cc        SEV-ES EFER/CR0/CR4/CR8 write traps
 //
 // Sources (facts only, no code): Linux virt/kvm/kvm_main.c, virt/kvm/guest_memfd.c,
 // arch/x86/kvm/mmu/mmu.c, arch/x86/kvm/svm/svm.c, include/uapi/linux/kvm.h; PLATFORM-FACTS

@@ -24,6 +24,7 @@ enum class KvmExitReason : uint32_t {
   kFailEntry = 9,       ///< KVM_EXIT_FAIL_ENTRY
   kInternalError = 17,  ///< KVM_EXIT_INTERNAL_ERROR
   kSystemEvent = 24,    ///< KVM_EXIT_SYSTEM_EVENT
+  kApResetHold = 32,    ///< KVM_EXIT_AP_RESET_HOLD (SEV-ES AP parked, no in-kernel LAPIC)
   kMemoryFault = 39,    ///< KVM_EXIT_MEMORY_FAULT
 };
 /// "KVM_EXIT_IO", "KVM_EXIT_HLT", ... (exit_table.cc).
