@@ -41,7 +41,8 @@ std::string describe(const MachineConfig& config) {
   return "memory: " + human_size(config.mem_bytes) + " (" + std::to_string(config.mem_bytes) +
          " bytes, sparse)\n" + "cores: " + std::to_string(config.cores) + "\n" +
          "cpu profile: " + config.cpu_profile + "\n" + "snp: " + (config.snp ? "on" : "off") +
-         "\n" + "seed: " + seed + "\n";
+         "\n" + "memory encryption: " + (config.memory_encryption ? "on" : "off") + "\n" +
+         "seed: " + seed + "\n";
 }
 
 }  // namespace snpemu

@@ -21,6 +21,11 @@ struct MachineConfig {
   /// SEV-SNP enabled (SYSCFG.SNP_EN): the machine reserves an RMP covering all RAM at the top
   /// of memory and every core checks guest and host accesses against it.
   bool snp = true;
+  /// Memory encryption modelled (the memory controller's key slots): SEV guests' private
+  /// memory and VMSAs are ciphertext to the host. Off: C-bit accesses read and write plain
+  /// memory (used for SEV-ES guests until the AMD-SP model has the legacy SEV launch commands
+  /// that would install their keys).
+  bool memory_encryption = true;
   /// Seed for every model-internal pseudo-random choice (keys, platform secrets).
   uint64_t seed = 0x534E'5045'4D55'0001;  // "SNPEMU" + 1
 

@@ -76,6 +76,7 @@ enum class Cost : uint8_t {
   kHvHypercall,      // a KVM hypercall answered in the kernel
   kHvSimple,         // any other exit handled in the kernel (skip, inject, re-enter)
   kHvUserspaceExit,  // KVM_RUN returning to the VMM and the VMM entering KVM_RUN again
+  kHvGhcbMap,        // SEV-ES: map the GHCB, copy it in and the answer back (per GHCB-page exit)
   kCount,
 };
 

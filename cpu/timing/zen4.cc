@@ -81,6 +81,7 @@ constexpr TimingTable kZen4 = {{
     {Cost::kHvHypercall, 150, "ESTIMATE: kvm_emulate_hypercall answered in the kernel"},
     {Cost::kHvSimple, 100, "ESTIMATE: an exit handled in the kernel with no emulation"},
     {Cost::kHvUserspaceExit, 1170, "[kvm-list] Dec 2020: KVM_RUN round trip 2,528 minus VMRUN+#VMEXIT 1,344-1,376 (Zen 2/3)"},
+    {Cost::kHvGhcbMap, 250, "ESTIMATE: kvm_vcpu_map of the GHCB, sync from and to it (no public measurement)"},
 }};
 
 constexpr bool rows_in_order() {

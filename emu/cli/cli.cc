@@ -72,10 +72,11 @@ constexpr std::string_view kRunSummary =
 // The kinds of guest `--sev` selects (KVM VM types).
 std::expected<hv::VmType, std::string> parse_sev(std::string_view v) {
   if (v == "none") return hv::VmType::kDefault;
-  if (v == "sev" || v == "sev-es" || v == "snp") {
+  if (v == "sev-es") return hv::VmType::kSevEs;
+  if (v == "sev" || v == "snp") {
     return std::unexpected("--sev " + std::string(v) +
-                           ": SEV guests are not launched by `snpemu run` yet (the VMM's SEV launch "
-                           "flow arrives with the firmware integration); use none");
+                           ": not launched by `snpemu run` yet (the VMM's launch through the "
+                           "AMD-SP model arrives next); use none or sev-es");
   }
   return std::unexpected("expected none, sev, sev-es or snp, got '" + printable(v) + "'");
 }
@@ -105,7 +106,7 @@ int run_main(std::string_view name, std::span<const std::string_view> args, std:
          vcpus = *n;
          return {};
        }},
-      {"sev", "MODE", "none, sev, sev-es or snp (default none)",
+      {"sev", "MODE", "none or sev-es (sev-es: GHCB protocol, #VC, VMSA; memory unencrypted) (default none)",
        [&opts](std::string_view v) -> std::expected<void, std::string> {
          auto t = parse_sev(v);
          if (!t) return std::unexpected(t.error());
@@ -151,15 +152,21 @@ int run_main(std::string_view name, std::span<const std::string_view> args, std:
     err << "snpemu run: " << printable(label) << ": " << result.error() << "\n";
     return kExitFailure;
   }
-  static constexpr const char* kEnd[] = {"exit port 0xf4", "every vCPU halted", "cycle limit"};
+  static constexpr const char* kEnd[] = {"exit port 0xf4", "every vCPU halted", "cycle limit",
+                                         "termination request"};
   char figures[200];
   std::snprintf(figures, sizeof figures,
                 "%u vCPU(s), %" PRIu64 " instructions, %" PRIu64 " modelled cycles, %" PRIu64
                 " exits (%" PRIu64 " to the VMM), %.3f s host time",
                 opts.vcpus, result->instructions, result->cycles, result->exits, result->vmm_exits,
                 host_seconds);
+  std::string reason;
+  if (result->end == vmm::GuestRunResult::End::kTerminated) {
+    reason = " (reason set " + std::to_string(result->reason_set) + " code " +
+             std::to_string(result->reason_code) + ")";
+  }
   err << "snpemu run: " << printable(label) << ": " << figures << ", ended by "
-      << kEnd[static_cast<int>(result->end)] << ", status " << result->exit_status << "\n";
+      << kEnd[static_cast<int>(result->end)] << reason << ", status " << result->exit_status << "\n";
   if (result->end == vmm::GuestRunResult::End::kCycleLimit) return kExitFailure;
   // The built-in guest reports success as exit value 0 on port 0xF4, which the QEMU convention
   // turns into status 1; the default scenario reports the guest's value itself (0 = success).

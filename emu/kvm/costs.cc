@@ -13,6 +13,7 @@ cpu::Cost cost_of(hv::ExitPath path) {
     case P::kIoKernel: case P::kIoStringKernel: return Cost::kHvPio;
     case P::kNpfMap: return Cost::kHvNpfMap;
     case P::kHypercall: return Cost::kHvHypercall;
+    case P::kGhcbStringIoKernel: return Cost::kHvPio;
     default: return Cost::kHvSimple;
   }
 }

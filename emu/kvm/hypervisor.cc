@@ -28,6 +28,17 @@ hv::KvmCpuidEntry2 entry_of(const cpu::CpuidLeaf& l) {
 }
 
 constexpr uint64_t kMsrVmHsavePa = 0xC0010117;
+constexpr uint32_t kMsrSevEsGhcb = 0xC0010130;
+
+// Clears the MSRPM read and write intercepts of `msr` (KVM's set_msr_interception(..., 1, 1)).
+void pass_through_msr(Memory& memory, Hpa msrpm, uint32_t msr) {
+  for (svm::MsrAccess a : {svm::MsrAccess::kRead, svm::MsrAccess::kWrite}) {
+    const std::optional<svm::MsrpmSlot> slot = svm::msrpm_slot(msr, a);
+    if (!slot) continue;
+    const Hpa byte{msrpm.value + slot->byte_offset};
+    if (auto v = memory.read8(byte)) (void)memory.write8(byte, static_cast<uint8_t>(*v & ~(1u << slot->bit)));
+  }
+}
 
 }  // namespace
 
@@ -110,6 +121,16 @@ hv::KvmResult<std::unique_ptr<VirtualMachine>> Hypervisor::create_vm(const VmSpe
   v->ctx_.vm = v->vm_.get();
   v->ctx_.npt = v->npt_.get();
   v->ctx_.options = spec.options;
+  v->ctx_.sev = spec.sev;
+  if (features.has_protected_state && machine_.core(0).config().keys != nullptr) {
+    // The keys of SEV-ES guests come from the AMD-SP's legacy SEV launch (LAUNCH_START,
+    // ACTIVATE, LAUNCH_UPDATE_DATA/VMSA), which the firmware model does not have; SNP guests
+    // launch through the SNP commands (not wired into the VMM yet).
+    return error(KvmErrno::kEinval, std::string(hv::vm_type_name(spec.type)) +
+                                        " guests need the AMD-SP's launch, which the VMM does not "
+                                        "drive yet (a machine without memory encryption runs SEV-ES "
+                                        "guests in plaintext)");
+  }
   std::vector<hv::KvmCpuidEntry2> cpuid = spec.cpuid;
   if (cpuid.empty()) {
     for (const cpu::CpuidLeaf& l : machine_.core(0).config().cpuid) cpuid.push_back(entry_of(l));
@@ -126,7 +147,18 @@ hv::KvmResult<std::unique_ptr<VirtualMachine>> Hypervisor::create_vm(const VmSpe
     auto maps = hv::create_permission_maps(machine_.memory(), *hv_pool_);
     if (!maps) return std::unexpected(maps.error());
     c->maps_ = *maps;
-    hv::init_vmcb(c->vmcb_, hv::VmcbSetup{.maps = c->maps_, .asid = v->asid_, .nested_cr3 = v->npt_->root()});
+    const hv::VmcbSetup setup{.maps = c->maps_, .asid = v->asid_, .nested_cr3 = v->npt_->root()};
+    if (features.has_protected_state) {
+      auto vmsa = hv_pool_->allocate();
+      if (!vmsa) return error(KvmErrno::kEnomem, "hypervisor pool exhausted (VMSA)");
+      c->vmsa_hpa_ = Hpa{vmsa->value << kPageShift};
+      hv::init_vmcb_sev_es(c->vmcb_, setup,
+                           hv::SevEsVmcbSetup{.vmsa_pa = c->vmsa_hpa_, .sev = spec.sev});
+      // sev_es_init_vmcb [L]: the guest reads and writes the GHCB MSR itself.
+      pass_through_msr(machine_.memory(), c->maps_.msrpm, kMsrSevEsGhcb);
+    } else {
+      hv::init_vmcb(c->vmcb_, setup);
+    }
     // The host's own VMSAVE area (KVM's per-CPU save area), filled once.
     if (auto r = c->core_.vmsave(c->host_save_hpa_.value); !r) {
       return error(KvmErrno::kEio, "VMSAVE of the host state faulted");
@@ -190,6 +222,12 @@ void Vcpu::set_long_mode_start(const hv::LongModeStart& start) {
   hv::init_long_mode_save_area(vmcb_.save, start);
   state_.gprs.r = {};
   state_.gprs.r[hv::kRdi] = state_.id;  // the VMM's convention: RDI = vCPU index
+  if (vmsa_hpa_.value != 0) {
+    svm::SevEsSaveArea vmsa = hv::make_initial_vmsa(start, 0);
+    vmsa.rdi = state_.id;
+    (void)vm_.machine_.memory().write(
+        vmsa_hpa_, std::span(reinterpret_cast<const uint8_t*>(&vmsa), sizeof vmsa));
+  }
 }
 
 }  // namespace snpemu::kvm

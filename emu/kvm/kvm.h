@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -47,6 +48,8 @@ struct VmSpec {
   /// KVM_SET_CPUID2; empty = the machine's own CPUID leaves passed through.
   std::vector<hv::KvmCpuidEntry2> cpuid;
   hv::ExitOptions options{};
+  /// SEV-ES / SNP: the GHCB protocol as the VMM configures it (advertised range, C-bit, ...).
+  hv::SevOptions sev{};
 };
 
 /// Why Vcpu::run returned.
@@ -65,8 +68,14 @@ class Vcpu {
   RunStatus run(uint64_t budget_cycles);
   /// The exit record of the last kExit (read by the VMM; its "in" fields written back).
   hv::KvmRun& kvm_run() { return state_.run; }
-  /// The 64-bit start state (KVM_SET_SREGS/REGS as a VMM does for a direct 64-bit boot).
+  /// The 64-bit start state (KVM_SET_SREGS/REGS as a VMM does for a direct 64-bit boot). For
+  /// an SEV-ES guest it becomes the initial VMSA (make_initial_vmsa), written to its page.
   void set_long_mode_start(const hv::LongModeStart& start);
+  /// KVM_RUN's own error (-errno) of the last kExit, if it failed (e.g. EINVAL for an SNP guest
+  /// using an unregistered GHCB); the kvm_run record then says what the exit was.
+  std::optional<hv::KvmErrno> last_error() const { return last_error_; }
+  /// SEV-ES: the INIT-SIPI-SIPI the VMM sends to wake a vCPU parked in AP reset hold.
+  void deliver_sipi() { hv::sev_deliver_sipi(state_, vmcb_); }
   uint32_t id() const { return state_.id; }
   /// Exits handled, by path (hv::ExitPath), since creation.
   const std::array<uint64_t, static_cast<size_t>(hv::ExitPath::kCount)>& exit_counts() const {
@@ -91,7 +100,9 @@ class Vcpu {
   Hpa vmcb_hpa_{};
   Hpa host_save_hpa_{};  // the host's VMSAVE/VMLOAD area (KVM's per-CPU save area)
   hv::PermissionMaps maps_{};
+  Hpa vmsa_hpa_{};  // SEV-ES: the VMSA page
   bool dead_ = false;
+  std::optional<hv::KvmErrno> last_error_;
   std::array<uint64_t, static_cast<size_t>(hv::ExitPath::kCount)> exit_counts_{};
 };
 

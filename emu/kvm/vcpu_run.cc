@@ -68,6 +68,7 @@ void Vcpu::leave() {
 
 RunStatus Vcpu::run(uint64_t budget_cycles) {
   if (dead_) return RunStatus::kExit;
+  last_error_.reset();
   const uint64_t end = core_.cycles() + budget_cycles;
   if (!core_.in_guest()) {
     hv::ExitContext ctx{vm_.ctx_, state_, vmcb_, core_.tsc()};
@@ -108,7 +109,9 @@ RunStatus Vcpu::run(uint64_t budget_cycles) {
     core_.account(cpu::Cost::kHvExitDispatch);
     core_.account(cost_of(o.path));
     if (o.units > 0) core_.account(cpu::Cost::kHvPioElement, o.units);
+    if (o.ghcb) core_.account(cpu::Cost::kHvGhcbMap);
     if (o.action == hv::ExitAction::kExitToVmm) {
+      last_error_ = o.kvm_run_error;
       core_.account(cpu::Cost::kHvUserspaceExit);
       return RunStatus::kExit;
     }

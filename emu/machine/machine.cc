@@ -41,7 +41,7 @@ std::expected<std::unique_ptr<Machine>, std::string> Machine::create(const Machi
     CoreSlot slot;
     slot.bus = std::make_unique<MachineBus>(*m->memory_);
     cpu::CoreConfig cc;
-    cc.keys = &m->keys_;
+    cc.keys = config.memory_encryption ? &m->keys_ : nullptr;
     cc.rmp = m->rmp();
     cc.paging.c_bit = c_bit;
     slot.core = std::make_unique<cpu::Core>(*slot.bus, std::move(cc));

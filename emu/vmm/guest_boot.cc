@@ -7,8 +7,8 @@ namespace snpemu::vmm {
 
 uint64_t guest_code_floor() { return boot::kLoaderEnd; }
 
-std::expected<void, std::string> write_boot_pages(kvm::VirtualMachine& vm) {
-  const auto pt = boot::page_tables_image(0);
+std::expected<void, std::string> write_boot_pages(kvm::VirtualMachine& vm, uint64_t pte_bits) {
+  const auto pt = boot::page_tables_image(pte_bits);
   const auto gdt = boot::gdt_page_image();
   if (auto w = vm.write_guest(boot::kPml4, pt); !w) return std::unexpected("boot page tables: " + w.error().describe());
   if (auto w = vm.write_guest(boot::kGdt, gdt); !w) return std::unexpected("boot GDT: " + w.error().describe());

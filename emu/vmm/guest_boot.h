@@ -23,8 +23,9 @@ inline constexpr uint64_t kStackPerVcpu = 0x4000;
 uint64_t guest_code_floor();
 
 /// Writes the boot page tables and the GDT into guest RAM (the VMM's mmap of the memslot).
-/// Errors are one line naming the write that failed.
-std::expected<void, std::string> write_boot_pages(kvm::VirtualMachine& vm);
+/// `pte_bits` is ORed into every page-table entry: the C-bit for an SEV guest (its table walks
+/// and memory are private), 0 otherwise. Errors are one line naming the write that failed.
+std::expected<void, std::string> write_boot_pages(kvm::VirtualMachine& vm, uint64_t pte_bits = 0);
 
 /// vCPU `index`'s 64-bit start state at `entry`: CS/DS from the boot GDT, CR3 = the boot PML4,
 /// RSP = its stack top. Pass to kvm::Vcpu::set_long_mode_start.

@@ -23,7 +23,7 @@ std::string vcpu_prefix(uint32_t id) { return "vCPU " + std::to_string(id) + ": 
 
 // The guest image into guest RAM (the VMM's mmap of the memslot), segment by segment.
 std::expected<uint64_t, std::string> load_image(kvm::VirtualMachine& vm, std::span<const uint8_t> elf,
-                                                uint64_t mem_bytes) {
+                                                uint64_t mem_bytes, uint64_t pte_bits) {
   auto image = parse_elf64(elf);
   if (!image) return std::unexpected(image.error());
   for (const ElfSegment& s : image->segments) {
@@ -36,7 +36,7 @@ std::expected<uint64_t, std::string> load_image(kvm::VirtualMachine& vm, std::sp
     }
     // Bytes past filesz read zero: fresh guest RAM is zero.
   }
-  if (auto b = write_boot_pages(vm); !b) return std::unexpected(b.error());
+  if (auto b = write_boot_pages(vm, pte_bits); !b) return std::unexpected(b.error());
   return image->entry;
 }
 
@@ -58,6 +58,8 @@ std::expected<GuestRunResult, std::string> run_guest(std::span<const uint8_t> el
   mc.cores = options.vcpus;
   mc.seed = options.seed;
   mc.mem_bytes = (options.mem_bytes * 2 + (uint64_t{256} << 20) + 0x1FFFFF) & ~uint64_t{0x1FFFFF};
+  const bool protected_state = hv::vm_features(options.type).has_protected_state;
+  mc.memory_encryption = !protected_state;  // see runner.h: no legacy SEV launch yet
   auto machine = Machine::create(mc);
   if (!machine) return std::unexpected(machine.error());
   auto hyp = kvm::Hypervisor::create(**machine);
@@ -70,7 +72,9 @@ std::expected<GuestRunResult, std::string> run_guest(std::span<const uint8_t> el
   auto vm = (*hyp)->create_vm(spec);
   if (!vm) return std::unexpected(vm.error().describe());
   kvm::VirtualMachine& v = **vm;
-  auto entry = load_image(v, elf, options.mem_bytes);
+  const uint64_t c_bit = v.vcpu(0).core().config().paging.c_bit;
+  const uint64_t pte_bits = hv::vm_features(options.type).memory_encryption && c_bit ? uint64_t{1} << c_bit : 0;
+  auto entry = load_image(v, elf, options.mem_bytes, pte_bits);
   if (!entry) return std::unexpected(entry.error());
   for (uint32_t i = 0; i < options.vcpus; ++i) {
     v.vcpu(i).set_long_mode_start(boot_start(*entry, i));
@@ -108,6 +112,11 @@ std::expected<GuestRunResult, std::string> run_guest(std::span<const uint8_t> el
     ++result.vmm_exits;
     hv::KvmRun& run = c.kvm_run();
     const std::string who = vcpu_prefix(pick);
+    if (auto e = c.last_error()) {
+      return std::unexpected(who + "KVM_RUN failed with " + hv::errno_name(*e) + " (exit " +
+                             hv::kvm_exit_reason_name(run.exit_reason) + ")" +
+                             (run.message.empty() ? "" : ": " + run.message));
+    }
     switch (run.exit_reason) {
       case hv::KvmExitReason::kIo:
         if (run.io.direction == hv::kKvmExitIoOut && run.io.port == kDebugExitPort) {
@@ -142,11 +151,19 @@ std::expected<GuestRunResult, std::string> run_guest(std::span<const uint8_t> el
       }
       case hv::KvmExitReason::kShutdown:
         return std::unexpected(who + "the guest shut down (triple fault)");
+      case hv::KvmExitReason::kApResetHold:
+        stopped[pick] = true;  // parked until a SIPI; nothing sends one in this VMM yet
+        break;
       case hv::KvmExitReason::kSystemEvent:
         if (run.system_event.type == hv::kKvmSystemEventSevTerm) {
-          return std::unexpected(who + "the guest requested termination: reason set " +
-                                 std::to_string(run.system_event.ndata > 0 ? run.system_event.data[0] : 0) +
-                                 (run.message.empty() ? "" : " (" + run.message + ")"));
+          // data[0]: the GHCB MSR termination request, reason set 15:12, code 23:16 (GHCB spec
+          // 2.3.6; PLATFORM-FACTS 2.x).
+          const uint64_t msr = run.system_event.ndata > 0 ? run.system_event.data[0] : 0;
+          result.end = GuestRunResult::End::kTerminated;
+          result.reason_set = static_cast<uint8_t>((msr >> 12) & 0xF);
+          result.reason_code = static_cast<uint8_t>((msr >> 16) & 0xFF);
+          result.exit_status = result.reason_set == 0 && result.reason_code == 0 ? 0 : 1;
+          goto done;
         }
         return std::unexpected(who + "system event " + std::to_string(run.system_event.type));
       case hv::KvmExitReason::kFailEntry:

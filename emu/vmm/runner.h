@@ -6,6 +6,10 @@
 // does), HLT (the vCPU stops; the run ends when every vCPU has), shutdown, SEV termination
 // requests, KVM_HC_MAP_GPA_RANGE and memory faults (conversions), and internal errors.
 //
+// SEV-ES guests (type kSevEs) run on a machine without memory encryption: their keys would come
+// from the AMD-SP's legacy SEV launch, which the firmware model does not have. Everything else
+// of SEV-ES -- the VMSA, #VC, VMGEXIT, the GHCB protocol -- is modelled.
+//
 // Guest layout: as bare metal (emu/exec/boot_layout.h): identity-mapped 4 GiB with 2 MiB pages
 // at 0x1000, GDT at 0x7000, vCPU i's stack top at 0x80000 - i * 0x4000 with RDI = i; the image
 // must lie above 0x80000 and inside guest memory.
@@ -37,9 +41,13 @@ struct GuestRunResult {
     kExitPort,    ///< the guest wrote port 0xF4
     kHalt,        ///< every vCPU halted
     kCycleLimit,  ///< max_cycles reached
+    kTerminated,  ///< an SEV-ES/SNP guest's GHCB termination request (reason below)
   };
   End end = End::kHalt;
-  int exit_status = 0;    ///< (value << 1) | 1 for kExitPort, else 0
+  int exit_status = 0;    ///< (value << 1) | 1 for kExitPort; kTerminated: 0 for reason set 0
+                          ///< code 0, else 1; else 0
+  uint8_t reason_set = 0;   ///< kTerminated: GHCB termination reason set (bits 15:12)
+  uint8_t reason_code = 0;  ///< kTerminated: reason code (bits 23:16)
   uint64_t cycles = 0;    ///< largest vCPU cycle count
   uint64_t exits = 0;     ///< #VMEXITs handled by the hypervisor, all vCPUs
   uint64_t vmm_exits = 0; ///< KVM_RUN returns to the VMM, all vCPUs

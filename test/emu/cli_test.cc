@@ -70,7 +70,7 @@ TEST(Cli, RunAppliesOptions) {
 TEST(Cli, RunOfAnSevGuestSaysItIsNotAvailableYet) {
   const Outcome o = run({"run", "--sev", "snp"});
   EXPECT_EQ(o.status, kExitUsage);
-  EXPECT_NE(o.err.find("SEV guests are not launched by `snpemu run` yet"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("--sev snp: not launched by `snpemu run` yet"), std::string::npos) << o.err;
 }
 
 TEST(Cli, HelpAndVersionSucceed) {

@@ -45,6 +45,42 @@ INSTANTIATE_TEST_SUITE_P(Guests, UnderHypervisor,
                            return n.substr(0, n.find('.'));
                          });
 
+// SEV-ES end to end: the guest's state lives in the VMSA, its intercepted CPUID / IN / OUT
+// become #VC, its handler talks to the hypervisor through the GHCB (protocol negotiated within
+// the VMM's range, CPUID by the MSR protocol and by the GHCB, port I/O to the in-kernel debug
+// console) and it ends with a GHCB termination request that reaches the VMM as SEV_TERM.
+TEST(Runner, SevEsGuestTalksThroughTheGhcb) {
+  std::ostringstream console;
+  vmm::GuestRunOptions o;
+  o.type = hv::VmType::kSevEs;
+  o.mem_bytes = uint64_t{64} << 20;
+  auto r = vmm::run_guest(image("sev_es_hello.elf"), o, console);
+  ASSERT_TRUE(r.has_value()) << r.error() << "\nconsole so far:\n" << console.str();
+  EXPECT_EQ(console.str(),
+            "sev_es_hello: protocol v2 snp=0\n"
+            "cbit msr=51 ghcb=51 insn=51\n"
+            "in 0xe9 -> 0x00000000000000e9\n"
+            "sev_es_hello: ok vc=113\n");
+  EXPECT_EQ(r->end, vmm::GuestRunResult::End::kTerminated);
+  EXPECT_EQ(r->reason_set, 0);
+  EXPECT_EQ(r->reason_code, 0);
+  EXPECT_EQ(r->exit_status, 0);
+  EXPECT_GT(r->exits, 113u) << "one VMGEXIT per #VC at least";
+}
+
+TEST(Runner, SevEsTerminationReasonReachesTheVmm) {
+  std::ostringstream console;
+  vmm::GuestRunOptions o;
+  o.type = hv::VmType::kSevEs;
+  o.mem_bytes = uint64_t{64} << 20;
+  auto r = vmm::run_guest(image("sev_es_terminate.elf"), o, console);
+  ASSERT_TRUE(r.has_value()) << r.error();
+  EXPECT_EQ(r->end, vmm::GuestRunResult::End::kTerminated);
+  EXPECT_EQ(r->reason_set, 0xF);
+  EXPECT_EQ(r->reason_code, 0xA5);
+  EXPECT_EQ(r->exit_status, 1);
+}
+
 TEST(Runner, MalformedImageIsAClearError) {
   const std::vector<uint8_t> junk = {0x7F, 'E', 'L', 'F', 1};
   std::ostringstream console;
