@@ -28,6 +28,8 @@ inline constexpr Fault ud() { return Fault{Vector::kUd, false, 0, 0}; }
 inline constexpr Fault gp(uint32_t code = 0) { return Fault{Vector::kGp, true, code, 0}; }
 inline constexpr Fault ss(uint32_t code = 0) { return Fault{Vector::kSs, true, code, 0}; }
 inline constexpr Fault de() { return Fault{Vector::kDe, false, 0, 0}; }
+/// Alignment check: error code 0. APM vol 2, 8.2.18.
+inline constexpr Fault ac() { return Fault{Vector::kAc, true, 0, 0}; }
 
 /// True for vectors that push an error code in protected/long mode. APM vol 2, 8.2.
 constexpr bool pushes_error_code(Vector v) {

@@ -155,17 +155,18 @@ std::optional<Core::InterceptExit> Core::instruction_intercept(const DecodedInsn
       return exit(ExitCode::kMsr, svm::msr_exit_info_1(access));
     }
     case Svm::kIoio: {
-      // The IOPL check (#GP) comes first; then IOIO_PROT and the IOPM bits of every byte of
-      // the access. APM vol 2, 15.10.1. UNCONFIRMED: priority against the IOPL #GP follows
-      // APM 15.7's general rule (simple exceptions before intercepts) and KVM's emulator
-      // (IN/OUT intercept checked post-exception).
-      if (s.cpl > ((s.rflags >> 12) & 3)) return std::nullopt;
-      if (!g.is_intercepted(Intercept::kIoioProt)) return std::nullopt;
+      // The I/O permission check (IOPL, then the TSS bitmap: #GP, or a fault reading the TSS)
+      // comes first; then IOIO_PROT and the IOPM bits of every byte of the access. APM vol 2,
+      // 15.10.1. UNCONFIRMED: priority against the #GP follows APM 15.7's general rule (simple
+      // exceptions before intercepts) and KVM's emulator (IN/OUT intercept checked
+      // post-exception). A denied or faulting check executes the instruction, which raises it.
       const bool in = is_in(id);
       const bool str = is_string_io(id);
       const unsigned size = in ? d.op_size[0] : d.op_size[1];
       const uint16_t port = port_in_imm(id) ? static_cast<uint16_t>(d.imm & 0xFF)
                                             : static_cast<uint16_t>(s.gpr[kRdx]);
+      if (auto allowed = io_permitted(*this, port, size); !allowed || !*allowed) return std::nullopt;
+      if (!g.is_intercepted(Intercept::kIoioProt)) return std::nullopt;
       std::array<uint8_t, 2> bytes{0xFF, 0xFF};
       if (auto probe = svm::iopm_probe(port, size)) {
         if (!read_bytes(bus_, g.iopm_pa + probe->byte_offset, bytes.data(), probe->byte_count)) {

@@ -251,6 +251,7 @@ std::expected<DecodedInsn, DecodeError> decode64(std::span<const uint8_t> bytes)
     if (r->rm != kAnyField && r->rm != raw_rm) continue;
     if (!rep_matches(r->rep, d.rep)) continue;
     if (r->rex_w_only && !rex_w) continue;
+    if (r->no_rex_w && rex_w) continue;
     row = r;
     break;
   }

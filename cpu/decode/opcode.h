@@ -83,6 +83,7 @@ struct OpcodeRow {
   int8_t rm = kAnyField;    // ModRM.rm when mod == 3, or any
   RepPrefix rep = RepPrefix::kAny;
   bool rex_w_only = false;  // row matches only with REX.W
+  bool no_rex_w = false;    // row matches only without REX.W
   InsnId id = InsnId::kCount;
   std::array<Op, 3> ops{};
   uint16_t flags = 0;
@@ -104,6 +105,7 @@ struct OpcodeRow {
   constexpr OpcodeRow intercept(Svm s) const { OpcodeRow x = *this; x.svm = s; return x; }
   constexpr OpcodeRow cpuid(Feature ft) const { OpcodeRow x = *this; x.feature = ft; return x; }
   constexpr OpcodeRow w() const { OpcodeRow x = *this; x.rex_w_only = true; return x; }
+  constexpr OpcodeRow nw() const { OpcodeRow x = *this; x.no_rex_w = true; return x; }
   constexpr OpcodeRow c(Cost k) const { OpcodeRow x = *this; x.cost = k; return x; }
 };
 

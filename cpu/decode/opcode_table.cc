@@ -358,8 +358,10 @@ constexpr OpcodeRow kRows[] = {
     B(0xBD, "lzcnt", LZCNT_GvEv, Gv, Ev).pfx(kF3).c(kBitScan).cpuid(Feature::kAbm),
     B(0xBE, "movsx", MOVSX_GvEb, Gv, Eb).c(kMov), B(0xBF, "movsx", MOVSX_GvEw, Gv, Ew).c(kMov),
     B(0xC0, "xadd", XADD_EbGb, Eb, Gb).f(kLockable), B(0xC1, "xadd", XADD_EvGv, Ev, Gv).f(kLockable),
-    // Group 9: CMPXCHG16B needs REX.W (without it, CMPXCHG8B: not supported yet -> #UD).
+    // Group 9 /1: CMPXCHG16B with REX.W, CMPXCHG8B without. APM vol 3, CMPXCHG8B / CMPXCHG16B.
+    // ESTIMATE: CMPXCHG8B charged as CMPXCHG16B (both microcoded locked compare-exchanges).
     B(0xC7, "cmpxchg16b", CMPXCHG16B_M, M).g(1).mem().w().f(kLockable).c(kCmpxchg16b).cpuid(Feature::kCx16),
+    B(0xC7, "cmpxchg8b", CMPXCHG8B_M, M).g(1).mem().nw().f(kLockable).c(kCmpxchg16b),
     B(0xC8, "bswap", BSWAP_Zv, Zv).n(8).c(kAlu),
 
     // ---- Three-byte map 0F 38, APM vol 3 Table A-4 (integer subset) ----

@@ -49,6 +49,7 @@ Outcome Exec::store_bytes(uint64_t linear, std::span<const uint8_t> in, bool sys
 }
 
 Result<uint64_t> Exec::load_slow(uint64_t linear, unsigned size, bool stack, bool system) {
+  if ((s.rflags & flag::kAc) && alignment_fault(linear, size, system)) return std::unexpected(raise(ac()));
   // Within one page: one translation (inline with CR0.PG = 0, as translate() does it), then
   // the bus's page pointer; the same accesses and faults as read_linear() below.
   if ((linear & kPageOffsetMask) + size <= kPageSize) {
@@ -87,6 +88,7 @@ Result<uint64_t> Exec::load_slow(uint64_t linear, unsigned size, bool stack, boo
 }
 
 Outcome Exec::store(uint64_t linear, unsigned size, uint64_t v, bool stack, bool system) {
+  if ((s.rflags & flag::kAc) && alignment_fault(linear, size, system)) [[unlikely]] return raise(ac());
   std::array<uint8_t, 8> buf{};
   std::memcpy(buf.data(), &v, size);
   Outcome o = store_bytes(linear, std::span<const uint8_t>(buf.data(), size), system);

@@ -59,11 +59,16 @@ class Exec {
   void set_gpr(unsigned r, unsigned size, uint64_t v);
 
   // Memory by linear address (translated when CR0.PG = 1); #GP(0) (or #SS(0) for stack
-  // accesses) when non-canonical, #PF from the walk. `system` marks implicit supervisor accesses
-  // (descriptor tables, TSS).
+  // accesses) when non-canonical, #AC(0) when misaligned under alignment checking (see
+  // alignment_fault), #PF from the walk. `system` marks implicit supervisor accesses
+  // (descriptor tables, TSS), which are never alignment-checked.
   Result<uint64_t> load(uint64_t linear, unsigned size, bool stack = false, bool system = false);
   Result<uint64_t> load_slow(uint64_t linear, unsigned size, bool stack, bool system);
   Outcome store(uint64_t linear, unsigned size, uint64_t v, bool stack = false, bool system = false);
+  /// True when a `size`-byte data access at `linear` raises #AC: CR0.AM = 1, RFLAGS.AC = 1,
+  /// CPL 3, not an implicit supervisor access, and `linear` not a multiple of `size`
+  /// (APM vol 2, 8.2.18). Callers test RFLAGS.AC first (the one hot-path branch).
+  bool alignment_fault(uint64_t linear, unsigned size, bool system) const;
   Outcome load_bytes(uint64_t linear, std::span<uint8_t> out, bool system = false);
   Outcome store_bytes(uint64_t linear, std::span<const uint8_t> in, bool system = false);
 
@@ -173,6 +178,11 @@ void register_interrupt(HandlerTable& t);
 void register_svm(HandlerTable& t);
 void register_snp(HandlerTable& t);
 
+/// Whether an I/O access of `size` bytes at `port` is allowed: CPL <= IOPL, or else every bit
+/// for those ports in the TSS I/O permission bitmap is clear (cpu/insn/io.cc). APM vol 2,
+/// 13.2.2. false means #GP(0); an error is a fault (or bus error) reading the TSS.
+Result<bool> io_permitted(Core& core, uint16_t port, unsigned size);
+
 /// Loads a data segment register (ES SS DS FS GS) from the GDT/LDT in 64-bit mode
 /// (cpu/insn/segment.cc). APM vol 2, 4.5 and 4.8.
 Outcome load_data_segment(Exec& x, unsigned seg, uint16_t selector);
@@ -188,6 +198,13 @@ inline void set(HandlerTable& t, InsnId id, Handler h) { t[static_cast<size_t>(i
 /// True if `v` is canonical for 48-bit linear addresses. APM vol 2, 5.3.1.
 constexpr bool is_canonical(uint64_t v) {
   return static_cast<uint64_t>(static_cast<int64_t>(v << 16) >> 16) == v;
+}
+
+inline bool Exec::alignment_fault(uint64_t linear, unsigned size, bool system) const {
+  // UNCONFIRMED: a non-canonical address raises #GP/#SS before #AC (Bochs's order; the APM
+  // lists both in one priority class, vol 2 8.5 Table 8-8).
+  return (s.cr0 & ctl::kCr0Am) && s.cpl == 3 && !system && (linear & (size - 1)) != 0 &&
+         is_canonical(linear);
 }
 
 inline void Exec::compute_ea() {
@@ -208,7 +225,7 @@ inline void Exec::compute_ea() {
 /// bus's page pointer (what load_slow() does then, minus the calls); everything else, and
 /// every fault, takes load_slow().
 inline Result<uint64_t> Exec::load(uint64_t linear, unsigned size, bool stack, bool system) {
-  if (!(s.cr0 & ctl::kCr0Pg) && !core.nested_paging() && is_canonical(linear) &&
+  if (!(s.rflags & flag::kAc) && !(s.cr0 & ctl::kCr0Pg) && !core.nested_paging() && is_canonical(linear) &&
       (linear & kPageOffsetMask) + size <= kPageSize) {
     if (const uint8_t* page = core.data_page_pointer(linear >> 12)) {
       uint64_t v = 0;

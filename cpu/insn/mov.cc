@@ -90,6 +90,26 @@ Outcome CMPXCHG(Exec& x) {
   return kNext;
 }
 
+// CMPXCHG8B m64: EDX:EAX = m64 ? (ZF = 1, m64 <- ECX:EBX) : (ZF = 0, EDX:EAX <- m64); no
+// alignment requirement (#AC only under alignment checking). APM vol 3, CMPXCHG8B.
+// Like CMPXCHG16B, the destination is written in both cases (a locked read-modify-write).
+Outcome CMPXCHG8B_M(Exec& x) {
+  auto m = x.load(x.ea, 8);
+  if (!m) return m.error();
+  const uint64_t edx_eax = (x.s.gpr[kRdx] << 32) | (x.s.gpr[kRax] & 0xFFFFFFFF);
+  if (*m == edx_eax) {
+    const uint64_t ecx_ebx = (x.s.gpr[kRcx] << 32) | (x.s.gpr[kRbx] & 0xFFFFFFFF);
+    if (Outcome o = x.store(x.ea, 8, ecx_ebx); o.kind != Outcome::Kind::kNext) return o;
+    x.set_flags({0, flag::kZf, flag::kZf, 0});
+  } else {
+    if (Outcome o = x.store(x.ea, 8, *m); o.kind != Outcome::Kind::kNext) return o;
+    x.s.gpr[kRax] = *m & 0xFFFFFFFF;  // 32-bit writes zero-extend. APM vol 1, 3.1.2
+    x.s.gpr[kRdx] = *m >> 32;
+    x.set_flags({0, 0, flag::kZf, 0});
+  }
+  return kNext;
+}
+
 Outcome CMPXCHG16B_M(Exec& x) {
   if (x.ea & 15) return raise(gp(0));  // APM vol 3, CMPXCHG16B: 16-byte alignment
   auto lo = x.load(x.ea, 8);
@@ -209,6 +229,7 @@ void register_mov(HandlerTable& t) {
   set(t, I::PREFETCH_M, &NOP);
   set(t, I::CMPXCHG_EbGb, &CMPXCHG);
   set(t, I::CMPXCHG_EvGv, &CMPXCHG);
+  set(t, I::CMPXCHG8B_M, &CMPXCHG8B_M);
   set(t, I::CMPXCHG16B_M, &CMPXCHG16B_M);
   set(t, I::XADD_EbGb, &XADD);
   set(t, I::XADD_EvGv, &XADD);

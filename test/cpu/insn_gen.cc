@@ -70,6 +70,7 @@ std::map<InsnId, Fx> eligible() {
   all({I::MOVS_YbXb, I::MOVS_YvXv, I::STOS_YbAL, I::STOS_YvrAX, I::LODS_ALXb, I::LODS_rAXXv}, Fx::kNone);
   all({I::CMPS_XbYb, I::CMPS_XvYv, I::SCAS_ALYb, I::SCAS_rAXYv}, Fx::kString);
   m[I::CMPXCHG16B_M] = Fx::kNone;  // writes ZF only: handled below
+  m[I::CMPXCHG8B_M] = Fx::kNone;   // writes ZF only: handled below
   return m;
 }
 
@@ -191,7 +192,8 @@ Sequence generate_sequence(SplitMix64& rng, int max_insns) {
     // 16-bit SHLD/SHRD counts above 16 and 16-bit BSWAP give undefined results: no 66 for them.
     const bool no_opsize = branch || id == InsnId::SHLD_EvGvIb || id == InsnId::SHLD_EvGvCL ||
                            id == InsnId::SHRD_EvGvIb || id == InsnId::SHRD_EvGvCL ||
-                           id == InsnId::BSWAP_Zv || id == InsnId::CMPXCHG16B_M;
+                           id == InsnId::BSWAP_Zv || id == InsnId::CMPXCHG16B_M ||
+                           id == InsnId::CMPXCHG8B_M;
     const bool opsize16 = has_v && !no_opsize && rng.chance(4);
     bool rex_w = (has_v && !(row.flags & row::kDefault64) && rng.chance(2)) || row.rex_w_only;
     // BSF/BSR r32 with a zero source: the host AMD EPYC leaves all 64 bits of the destination
@@ -445,7 +447,7 @@ Sequence generate_sequence(SplitMix64& rng, int max_insns) {
       case Fx::kSahf: def = SF | ZF | AF | PF | CF; break;
       default: break;
     }
-    if (id == InsnId::CMPXCHG16B_M) def = ZF;
+    if (id == InsnId::CMPXCHG16B_M || id == InsnId::CMPXCHG8B_M) def = ZF;
     // An instruction a branch may jump over defines flags on one path only: after it, a flag is
     // defined only if it is defined on both paths.
     const uint64_t before = valid;

@@ -50,8 +50,10 @@ TEST(OpcodeTable, NoRowShadowsAnother) {
       const OpcodeRow& b = rows[j];
       if (a.map != b.map) continue;
       if (a.opcode + a.count <= b.opcode || b.opcode + b.count <= a.opcode) continue;
-      // REX.W-only rows are a subset of any-W rows, so W never separates two rows.
-      const bool overlap = fields_overlap(a.reg, b.reg) && reps_overlap(a.rep, b.rep) && modrm_overlap(a, b);
+      // REX.W-only rows are a subset of any-W rows; only a W-only and a no-W row are disjoint.
+      const bool w_disjoint = (a.rex_w_only && b.no_rex_w) || (a.no_rex_w && b.rex_w_only);
+      const bool overlap = !w_disjoint && fields_overlap(a.reg, b.reg) && reps_overlap(a.rep, b.rep) &&
+                           modrm_overlap(a, b);
       if (overlap) {
         ADD_FAILURE() << "row " << describe(a) << " overlaps row " << describe(b);
         ++overlaps;

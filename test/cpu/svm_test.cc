@@ -128,6 +128,50 @@ TEST_F(SvmTest, IoioInterceptThroughIopm) {
   EXPECT_EQ(bus_.outs[0].port, 0x80);
 }
 
+// APM vol 2, 15.10.1: the I/O permission check (with CPL > IOPL, the TSS I/O bitmap, APM
+// 13.2.2) comes before the IOIO intercept. The guest drops to CPL 3 with SYSRET (VMRUN here
+// does not load CPL from the VMCB) and runs `out port, al` with IOPL 0; the IOPM intercepts
+// the port; TR (not VMRUN state: it stays the host's, APM 15.5.1) names a TSS whose bitmap
+// allows or denies it.
+class SvmUserIoTest : public SvmTest {
+ protected:
+  static constexpr uint64_t kTss = 0x104000;
+  static constexpr uint16_t kMapBase = 0x68;
+  svm::Vmcb run_user_out(uint8_t port, bool tss_denies) {
+    core_.state().msr.star = (uint64_t{0x10} << 48) | (uint64_t{0x08} << 32);
+    core_.state().gpr[kRcx] = kGuestCode + 3;  // SYSRET target
+    core_.state().gpr[kR11] = 2;               // RFLAGS: IOPL 0
+    core_.state().tr = Segment{0x28, 0x89, kMapBase + 0x2000u, kTss};
+    code({0x48, 0x0F, 0x07, 0xE6, port}, kGuestCode);  // sysretq; out port, al
+    intercept(Intercept::kIoioProt);
+    intercept(Intercept(svm::exception_intercept(13)));
+    bus_.poke<uint8_t>(kIopm + port / 8, uint8_t(1u << (port % 8)));
+    bus_.poke<uint16_t>(kTss + 0x66, kMapBase);
+    if (tss_denies) bus_.poke<uint8_t>(kTss + kMapBase + port / 8, uint8_t(1u << (port % 8)));
+    EXPECT_EQ(enter_and_run(), StopReason::kVmexit);
+    return read_vmcb();
+  }
+};
+
+TEST_F(SvmUserIoTest, TssBitmapAllowsSoTheIoioInterceptApplies) {
+  const svm::Vmcb v = run_user_out(0xE9, false);
+  ASSERT_EQ(v.control.exit_code, svm::to_u64(ExitCode::kIoio));
+  EXPECT_EQ(v.save.cpl, 3) << "the OUT ran at CPL 3";
+  auto info = svm::decode_ioio(v.control.exit_info_1);
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->port, 0xE9);
+  EXPECT_TRUE(bus_.outs.empty());
+}
+
+TEST_F(SvmUserIoTest, TssBitmapDeniesSoGpComesBeforeTheIoioIntercept) {
+  const svm::Vmcb v = run_user_out(0x80, true);
+  EXPECT_EQ(v.control.exit_code, svm::to_u64(svm::exit_exception(13)))
+      << "expected #GP (exception 13 exit), got exit code " << v.control.exit_code;
+  EXPECT_EQ(v.control.exit_info_1, 0u) << "#GP error code";
+  EXPECT_EQ(v.save.rip, kGuestCode + 3) << "faulting OUT";
+  EXPECT_TRUE(bus_.outs.empty());
+}
+
 TEST_F(SvmTest, MsrInterceptThroughMsrpm) {
   // rdmsr (ECX = EFER: passed through); mov ecx, STAR; rdmsr (intercepted)
   code({0x0F, 0x32, 0xB9, 0x81, 0, 0, 0xC0, 0x0F, 0x32}, kGuestCode);
