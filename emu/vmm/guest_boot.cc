@@ -1,9 +1,29 @@
 // emu/vmm/guest_boot.cc: boot pages and start state of a 64-bit guest (see guest_boot.h).
 #include "emu/vmm/guest_boot.h"
 
+#include "base/hex.h"
+#include "emu/elf/elf.h"
 #include "emu/exec/boot_layout.h"
 
 namespace snpemu::vmm {
+
+std::expected<uint64_t, std::string> load_guest_image(kvm::VirtualMachine& vm, std::span<const uint8_t> elf,
+                                                      uint64_t mem_bytes, uint64_t pte_bits) {
+  auto image = parse_elf64(elf);
+  if (!image) return std::unexpected(image.error());
+  for (const ElfSegment& s : image->segments) {
+    if (s.paddr < boot::kLoaderEnd || s.paddr + s.memsz > mem_bytes || s.paddr + s.memsz < s.paddr) {
+      return std::unexpected("ELF: segment at " + hex(s.paddr) + " (+" + hex(s.memsz) +
+                             ") is outside guest memory above " + hex(boot::kLoaderEnd));
+    }
+    if (auto w = vm.write_guest(s.paddr, elf.subspan(s.offset, s.filesz)); !w) {
+      return std::unexpected("loading the segment at " + hex(s.paddr) + ": " + w.error().describe());
+    }
+    // Bytes past filesz read zero: fresh guest RAM is zero.
+  }
+  if (auto b = write_boot_pages(vm, pte_bits); !b) return std::unexpected(b.error());
+  return image->entry;
+}
 
 uint64_t guest_code_floor() { return boot::kLoaderEnd; }
 

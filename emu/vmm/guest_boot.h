@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <expected>
+#include <span>
 #include <string>
 
 #include "emu/hv/hv.h"
@@ -26,6 +27,11 @@ uint64_t guest_code_floor();
 /// `pte_bits` is ORed into every page-table entry: the C-bit for an SEV guest (its table walks
 /// and memory are private), 0 otherwise. Errors are one line naming the write that failed.
 std::expected<void, std::string> write_boot_pages(kvm::VirtualMachine& vm, uint64_t pte_bits = 0);
+
+/// Copies the PT_LOAD segments of `elf` into guest RAM (they must lie above the boot layout and
+/// inside `mem_bytes`), then the boot pages; returns the entry point or one error line.
+std::expected<uint64_t, std::string> load_guest_image(kvm::VirtualMachine& vm, std::span<const uint8_t> elf,
+                                                      uint64_t mem_bytes, uint64_t pte_bits = 0);
 
 /// vCPU `index`'s 64-bit start state at `entry`: CS/DS from the boot GDT, CR3 = the boot PML4,
 /// RSP = its stack top. Pass to kvm::Vcpu::set_long_mode_start.

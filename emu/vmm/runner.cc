@@ -21,25 +21,6 @@ constexpr uint16_t kDebugExitPort = 0xF4;
 
 std::string vcpu_prefix(uint32_t id) { return "vCPU " + std::to_string(id) + ": "; }
 
-// The guest image into guest RAM (the VMM's mmap of the memslot), segment by segment.
-std::expected<uint64_t, std::string> load_image(kvm::VirtualMachine& vm, std::span<const uint8_t> elf,
-                                                uint64_t mem_bytes, uint64_t pte_bits) {
-  auto image = parse_elf64(elf);
-  if (!image) return std::unexpected(image.error());
-  for (const ElfSegment& s : image->segments) {
-    if (s.paddr < boot::kLoaderEnd || s.paddr + s.memsz > mem_bytes || s.paddr + s.memsz < s.paddr) {
-      return std::unexpected("ELF: segment at " + hex(s.paddr) + " (+" + hex(s.memsz) +
-                             ") is outside guest memory above " + hex(boot::kLoaderEnd));
-    }
-    if (auto w = vm.write_guest(s.paddr, elf.subspan(s.offset, s.filesz)); !w) {
-      return std::unexpected("loading the segment at " + hex(s.paddr) + ": " + w.error().describe());
-    }
-    // Bytes past filesz read zero: fresh guest RAM is zero.
-  }
-  if (auto b = write_boot_pages(vm, pte_bits); !b) return std::unexpected(b.error());
-  return image->entry;
-}
-
 }  // namespace
 
 std::expected<GuestRunResult, std::string> run_guest(std::span<const uint8_t> elf,
@@ -74,7 +55,7 @@ std::expected<GuestRunResult, std::string> run_guest(std::span<const uint8_t> el
   kvm::VirtualMachine& v = **vm;
   const uint64_t c_bit = v.vcpu(0).core().config().paging.c_bit;
   const uint64_t pte_bits = hv::vm_features(options.type).memory_encryption && c_bit ? uint64_t{1} << c_bit : 0;
-  auto entry = load_image(v, elf, options.mem_bytes, pte_bits);
+  auto entry = load_guest_image(v, elf, options.mem_bytes, pte_bits);
   if (!entry) return std::unexpected(entry.error());
   for (uint32_t i = 0; i < options.vcpus; ++i) {
     v.vcpu(i).set_long_mode_start(boot_start(*entry, i));
