@@ -172,7 +172,23 @@ std::expected<mmu::Translation, Fault> Core::translate_full(uint64_t linear, Lin
   std::expected<mmu::Translation, mmu::Fault> t;
   const bool rmp_on = guest_active_ && config_.rmp != nullptr;
   uint64_t entry_checks = 0;
-  if (!nested_) {
+  // Guest with paging on: a TLB hit whose rights allow the access needs none of the 2-D walk
+  // machinery below (what mmu::translate would return for it; a miss or a refused hit takes the
+  // full path, which looks up again).
+  bool hit = false;
+  if (nested_ && (state_.cr0 & ctl::kCr0Pg)) {
+    const mmu::PagingRegs regs = paging_regs(state_);
+    if (auto e = tlb_.lookup(guest_.asid, mmu::Tlb::pcid_of(regs), linear)) {
+      const bool needs_dirty = access.kind == mmu::AccessKind::kWrite && !e->dirty;
+      if (!needs_dirty && mmu::check_rights(*e, regs, config_.paging, a) == 0) {
+        t = *e;
+        hit = true;
+      }
+    }
+  }
+  if (hit) {
+    // t is set.
+  } else if (!nested_) {
     t = mmu::translate(tlb_, tables, paging_regs(state_), config_.paging, current_asid(), linear, a);
   } else {
     // SVM nested paging: every guest-physical address, the guest's table entries included, is
