@@ -102,6 +102,7 @@ class Vcpu {
   hv::PermissionMaps maps_{};
   Hpa vmsa_hpa_{};  // SEV-ES: the VMSA page
   bool dead_ = false;
+  bool vmrun_faulted_ = false;
   std::optional<hv::KvmErrno> last_error_;
   std::array<uint64_t, static_cast<size_t>(hv::ExitPath::kCount)> exit_counts_{};
 };

@@ -49,7 +49,11 @@ bool Vcpu::enter() {
   (void)core_.clgi();
   (void)core_.vmload(vmcb_hpa_.value);
   auto r = core_.vmrun(vmcb_hpa_.value);
-  return r.has_value() && *r;
+  if (!r) {
+    vmrun_faulted_ = true;  // a hypervisor-model bug (bad VMCB or host save area), not a guest's
+    return false;
+  }
+  return *r;
 }
 
 void Vcpu::leave() {
@@ -79,8 +83,9 @@ RunStatus Vcpu::run(uint64_t budget_cycles) {
     bool exited = false;
     if (!core_.in_guest()) {
       if (core_.cycles() >= end) return RunStatus::kPreempted;
+      vmrun_faulted_ = false;
       exited = !enter();
-      if (exited && core_.in_guest()) return internal_error("VMRUN faulted on the host");
+      if (vmrun_faulted_) return internal_error("VMRUN faulted on the host (VMCB at " + hex(vmcb_hpa_.value) + ")");
     }
     if (!exited) {
       const uint64_t now = core_.cycles();
