@@ -397,6 +397,9 @@ struct PermissionMaps {
 /// the MSRs KVM always passes through (direct_access_msrs with .always: STAR, SYSENTER_CS,
 /// FS_BASE, GS_BASE, KERNEL_GS_BASE, LSTAR, CSTAR, SYSCALL_MASK). ENOMEM without a run.
 KvmResult<PermissionMaps> create_permission_maps(Memory& memory, PagePool& pool);
+/// Clears the MSRPM read and write intercepts of `msr` in the map at `msrpm` (KVM's
+/// set_msr_interception(..., 1, 1)); MSRs outside the mapped ranges are left alone.
+void pass_through_msr(Memory& memory, Hpa msrpm, uint32_t msr);
 
 /// What init_vmcb needs from the VM.
 struct VmcbSetup {

@@ -55,16 +55,18 @@ KvmResult<PermissionMaps> create_permission_maps(Memory& memory, PagePool& pool)
       !memory.fill(maps.iopm, svm::kIopmSize, 0xFF)) {
     return std::unexpected(KvmError{KvmErrno::kEinval, "permission maps outside RAM"});
   }
-  for (uint32_t msr : kPassthroughMsrs) {
-    for (svm::MsrAccess a : {svm::MsrAccess::kRead, svm::MsrAccess::kWrite}) {
-      const std::optional<svm::MsrpmSlot> slot = svm::msrpm_slot(msr, a);
-      if (!slot) continue;
-      const Hpa byte{maps.msrpm.value + slot->byte_offset};
-      auto v = memory.read8(byte);
-      if (v) (void)memory.write8(byte, static_cast<uint8_t>(*v & ~(1u << slot->bit)));
-    }
-  }
+  for (uint32_t msr : kPassthroughMsrs) pass_through_msr(memory, maps.msrpm, msr);
   return maps;
+}
+
+void pass_through_msr(Memory& memory, Hpa msrpm, uint32_t msr) {
+  for (svm::MsrAccess a : {svm::MsrAccess::kRead, svm::MsrAccess::kWrite}) {
+    const std::optional<svm::MsrpmSlot> slot = svm::msrpm_slot(msr, a);
+    if (!slot) continue;
+    const Hpa byte{msrpm.value + slot->byte_offset};
+    auto v = memory.read8(byte);
+    if (v) (void)memory.write8(byte, static_cast<uint8_t>(*v & ~(1u << slot->bit)));
+  }
 }
 
 // [L] svm.c init_vmcb. Intercepts set here: INTR, NMI, SMI, RDPMC, CPUID, INVD, INVLPGA,

@@ -30,16 +30,6 @@ hv::KvmCpuidEntry2 entry_of(const cpu::CpuidLeaf& l) {
 constexpr uint64_t kMsrVmHsavePa = 0xC0010117;
 constexpr uint32_t kMsrSevEsGhcb = 0xC0010130;
 
-// Clears the MSRPM read and write intercepts of `msr` (KVM's set_msr_interception(..., 1, 1)).
-void pass_through_msr(Memory& memory, Hpa msrpm, uint32_t msr) {
-  for (svm::MsrAccess a : {svm::MsrAccess::kRead, svm::MsrAccess::kWrite}) {
-    const std::optional<svm::MsrpmSlot> slot = svm::msrpm_slot(msr, a);
-    if (!slot) continue;
-    const Hpa byte{msrpm.value + slot->byte_offset};
-    if (auto v = memory.read8(byte)) (void)memory.write8(byte, static_cast<uint8_t>(*v & ~(1u << slot->bit)));
-  }
-}
-
 }  // namespace
 
 hv::KvmResult<std::unique_ptr<Hypervisor>> Hypervisor::create(Machine& machine) {
@@ -155,7 +145,7 @@ hv::KvmResult<std::unique_ptr<VirtualMachine>> Hypervisor::create_vm(const VmSpe
       hv::init_vmcb_sev_es(c->vmcb_, setup,
                            hv::SevEsVmcbSetup{.vmsa_pa = c->vmsa_hpa_, .sev = spec.sev});
       // sev_es_init_vmcb [L]: the guest reads and writes the GHCB MSR itself.
-      pass_through_msr(machine_.memory(), c->maps_.msrpm, kMsrSevEsGhcb);
+      hv::pass_through_msr(machine_.memory(), c->maps_.msrpm, kMsrSevEsGhcb);
     } else {
       hv::init_vmcb(c->vmcb_, setup);
     }
