@@ -92,10 +92,7 @@ std::expected<uint64_t, std::string> step_round_trip(CpuidGuest& g) {
 
 std::expected<CpuidGuest, std::string> make_cpuid_guest() {
   CpuidGuest g;
-  MachineConfig mc;  // as the runner builds it: guest RAM twice, the hypervisor's pool, the RMP
-  mc.cores = 1;
-  mc.mem_bytes = (kGuestMem * 2 + (uint64_t{256} << 20) + 0x1FFFFF) & ~uint64_t{0x1FFFFF};
-  auto machine = Machine::create(mc);
+  auto machine = Machine::create(vmm::host_config(hv::VmType::kDefault, kGuestMem, 1));
   if (!machine) return std::unexpected(machine.error());
   g.machine = std::move(*machine);
   auto hyp = kvm::Hypervisor::create(*g.machine);
@@ -256,11 +253,7 @@ void BM_Exit_SevEsCpuidRoundTrip(benchmark::State& state) {
   std::ifstream f("test/guests/sev_es_cpuid_loop.elf", std::ios::binary);
   if (!f) return state.SkipWithError("test/guests/sev_es_cpuid_loop.elf not found: use bazel run");
   const std::vector<uint8_t> elf((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  MachineConfig mc;
-  mc.cores = 1;
-  mc.memory_encryption = false;
-  mc.mem_bytes = (kGuestMem * 2 + (uint64_t{256} << 20) + 0x1FFFFF) & ~uint64_t{0x1FFFFF};
-  auto machine = Machine::create(mc);
+  auto machine = Machine::create(vmm::host_config(hv::VmType::kSevEs, kGuestMem, 1));
   if (!machine) return state.SkipWithError(machine.error().c_str());
   auto hyp = kvm::Hypervisor::create(**machine);
   if (!hyp) return state.SkipWithError(hyp.error().describe().c_str());

@@ -27,6 +27,14 @@ std::expected<uint64_t, std::string> load_guest_image(kvm::VirtualMachine& vm, s
 
 uint64_t guest_code_floor() { return boot::kLoaderEnd; }
 
+MachineConfig host_config(hv::VmType type, uint64_t guest_mem_bytes, uint32_t vcpus) {
+  MachineConfig mc;
+  mc.cores = vcpus;
+  mc.mem_bytes = (guest_mem_bytes * 2 + (uint64_t{256} << 20) + 0x1FFFFF) & ~uint64_t{0x1FFFFF};
+  mc.memory_encryption = !hv::vm_features(type).has_protected_state;
+  return mc;
+}
+
 std::expected<void, std::string> write_boot_pages(kvm::VirtualMachine& vm, uint64_t pte_bits) {
   const auto pt = boot::page_tables_image(pte_bits);
   const auto gdt = boot::gdt_page_image();

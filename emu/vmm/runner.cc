@@ -33,14 +33,8 @@ std::expected<GuestRunResult, std::string> run_guest(std::span<const uint8_t> el
     return std::unexpected("mem: " + std::to_string(options.mem_bytes) +
                            " is not a multiple of 4 KiB of at least 2 MiB");
   }
-  // The host: guest RAM (twice, for types with private memory), the hypervisor's pool, low
-  // memory and the RMP; memory is sparse, so the generous size costs nothing.
-  MachineConfig mc;
-  mc.cores = options.vcpus;
+  MachineConfig mc = host_config(options.type, options.mem_bytes, options.vcpus);
   mc.seed = options.seed;
-  mc.mem_bytes = (options.mem_bytes * 2 + (uint64_t{256} << 20) + 0x1FFFFF) & ~uint64_t{0x1FFFFF};
-  const bool protected_state = hv::vm_features(options.type).has_protected_state;
-  mc.memory_encryption = !protected_state;  // see runner.h: no legacy SEV launch yet
   auto machine = Machine::create(mc);
   if (!machine) return std::unexpected(machine.error());
   auto hyp = kvm::Hypervisor::create(**machine);
