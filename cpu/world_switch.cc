@@ -40,122 +40,93 @@ bool bus_write(CpuBus& bus, uint64_t pa, const T& in) {
   return bus.write(pa, std::span(reinterpret_cast<const uint8_t*>(&in), sizeof(T)));
 }
 
-// The registers VMRUN saves for the host and #VMEXIT restores (APM vol 2, 15.5.1 "host state"):
-// ES CS SS DS, GDTR IDTR, EFER CR0 CR4 CR3, RFLAGS RIP RSP RAX.
-void save_common(const ArchState& s, svm::VmcbSaveArea& a) {
-  a.es = to_vmcb(s.seg[kEs]);
-  a.cs = to_vmcb(s.seg[kCs]);
-  a.ss = to_vmcb(s.seg[kSs]);
-  a.ds = to_vmcb(s.seg[kDs]);
-  a.gdtr = table_to_vmcb(s.gdtr);
-  a.idtr = table_to_vmcb(s.idtr);
-  a.efer = s.efer;
-  a.cr0 = s.cr0;
-  a.cr3 = s.cr3;
-  a.cr4 = s.cr4;
-  a.rflags = s.rflags;
-  a.rip = s.rip;
-  a.rsp = s.gpr[kRsp];
-  a.rax = s.gpr[kRax];
-  a.cpl = s.cpl;
+// One field list per group of registers, two directions: Sync<true> copies the core's state
+// into a save-area image (VMCB save area, host save area or VMSA: they share field names and
+// offsets), Sync<false> loads it back.
+template <bool kToArea>
+struct Sync {
+  static void seg(Segment& s, svm::VmcbSeg& a) {
+    if constexpr (kToArea) a = to_vmcb(s); else s = from_vmcb(a);
+  }
+  static void table(DescriptorTable& t, svm::VmcbSeg& a) {
+    if constexpr (kToArea) a = table_to_vmcb(t); else t = table_from_vmcb(a);
+  }
+  template <class S, class A>
+  static void value(S& s, A& a) {
+    if constexpr (kToArea) a = static_cast<A>(s); else s = static_cast<S>(a);
+  }
+};
+
+// The registers VMRUN saves for the host and #VMEXIT restores, and VMRUN / #VMEXIT move for a
+// plain guest (APM vol 2, 15.5.1): ES CS SS DS, GDTR IDTR, EFER CR0 CR4 CR3, RFLAGS RIP RSP RAX,
+// CPL. RFLAGS bit 1 always reads as one.
+template <bool kToArea, class Area>
+void sync_common(ArchState& s, Area& a) {
+  using X = Sync<kToArea>;
+  X::seg(s.seg[kEs], a.es);
+  X::seg(s.seg[kCs], a.cs);
+  X::seg(s.seg[kSs], a.ss);
+  X::seg(s.seg[kDs], a.ds);
+  X::table(s.gdtr, a.gdtr);
+  X::table(s.idtr, a.idtr);
+  X::value(s.efer, a.efer);
+  X::value(s.cr0, a.cr0);
+  X::value(s.cr3, a.cr3);
+  X::value(s.cr4, a.cr4);
+  X::value(s.rflags, a.rflags);
+  X::value(s.rip, a.rip);
+  X::value(s.gpr[kRsp], a.rsp);
+  X::value(s.gpr[kRax], a.rax);
+  X::value(s.cpl, a.cpl);
+  if constexpr (!kToArea) s.rflags |= flag::kFixed1;
 }
 
-void load_common(ArchState& s, const svm::VmcbSaveArea& a) {
-  s.seg[kEs] = from_vmcb(a.es);
-  s.seg[kCs] = from_vmcb(a.cs);
-  s.seg[kSs] = from_vmcb(a.ss);
-  s.seg[kDs] = from_vmcb(a.ds);
-  s.gdtr = table_from_vmcb(a.gdtr);
-  s.idtr = table_from_vmcb(a.idtr);
-  s.efer = a.efer;
-  s.cr0 = a.cr0;
-  s.cr3 = a.cr3;
-  s.cr4 = a.cr4;
-  s.rflags = a.rflags | flag::kFixed1;
-  s.rip = a.rip;
-  s.gpr[kRsp] = a.rsp;
-  s.gpr[kRax] = a.rax;
+// What VMLOAD / VMSAVE move: FS, GS, TR, LDTR with their hidden state, KernelGsBase, STAR,
+// LSTAR, CSTAR, SFMASK, SYSENTER_CS/ESP/EIP. APM vol 2, 15.5.2.
+template <bool kToArea, class Area>
+void sync_vmload(ArchState& s, Area& a) {
+  using X = Sync<kToArea>;
+  X::seg(s.seg[kFs], a.fs);
+  X::seg(s.seg[kGs], a.gs);
+  X::seg(s.tr, a.tr);
+  X::seg(s.ldtr, a.ldtr);
+  X::value(s.msr.kernel_gs_base, a.kernel_gs_base);
+  X::value(s.msr.star, a.star);
+  X::value(s.msr.lstar, a.lstar);
+  X::value(s.msr.cstar, a.cstar);
+  X::value(s.msr.sfmask, a.sfmask);
+  X::value(s.msr.sysenter_cs, a.sysenter_cs);
+  X::value(s.msr.sysenter_esp, a.sysenter_esp);
+  X::value(s.msr.sysenter_eip, a.sysenter_eip);
 }
 
-// SEV-ES: every register lives in the VMSA (APM vol 2, 15.35.2; Linux sev_es_save_area).
-void vmsa_to_state(ArchState& s, const svm::SevEsSaveArea& v) {
-  s.seg[kEs] = from_vmcb(v.es);
-  s.seg[kCs] = from_vmcb(v.cs);
-  s.seg[kSs] = from_vmcb(v.ss);
-  s.seg[kDs] = from_vmcb(v.ds);
-  s.seg[kFs] = from_vmcb(v.fs);
-  s.seg[kGs] = from_vmcb(v.gs);
-  s.ldtr = from_vmcb(v.ldtr);
-  s.tr = from_vmcb(v.tr);
-  s.gdtr = table_from_vmcb(v.gdtr);
-  s.idtr = table_from_vmcb(v.idtr);
-  s.cpl = v.cpl;
-  s.efer = v.efer;
-  s.cr0 = v.cr0;
-  s.cr2 = v.cr2;
-  s.cr3 = v.cr3;
-  s.cr4 = v.cr4;
-  s.rflags = v.rflags | flag::kFixed1;
-  s.rip = v.rip;
-  s.gpr = {v.rax, v.rcx, v.rdx, v.rbx, v.rsp, v.rbp, v.rsi, v.rdi,
-           v.r8,  v.r9,  v.r10, v.r11, v.r12, v.r13, v.r14, v.r15};
-  s.msr.star = v.star;
-  s.msr.lstar = v.lstar;
-  s.msr.cstar = v.cstar;
-  s.msr.sfmask = v.sfmask;
-  s.msr.kernel_gs_base = v.kernel_gs_base;
-  s.msr.sysenter_cs = v.sysenter_cs;
-  s.msr.sysenter_esp = v.sysenter_esp;
-  s.msr.sysenter_eip = v.sysenter_eip;
-  s.msr.tsc_aux = v.tsc_aux;
-  s.xcr0 = v.xcr0 ? v.xcr0 : 1;
-}
-
-void state_to_vmsa(const ArchState& s, svm::SevEsSaveArea& v) {
-  v.es = to_vmcb(s.seg[kEs]);
-  v.cs = to_vmcb(s.seg[kCs]);
-  v.ss = to_vmcb(s.seg[kSs]);
-  v.ds = to_vmcb(s.seg[kDs]);
-  v.fs = to_vmcb(s.seg[kFs]);
-  v.gs = to_vmcb(s.seg[kGs]);
-  v.ldtr = to_vmcb(s.ldtr);
-  v.tr = to_vmcb(s.tr);
-  v.gdtr = table_to_vmcb(s.gdtr);
-  v.idtr = table_to_vmcb(s.idtr);
-  v.cpl = s.cpl;
-  v.efer = s.efer;
-  v.cr0 = s.cr0;
-  v.cr2 = s.cr2;
-  v.cr3 = s.cr3;
-  v.cr4 = s.cr4;
-  v.rflags = s.rflags;
-  v.rip = s.rip;
-  v.rax = s.gpr[kRax];
-  v.rcx = s.gpr[kRcx];
-  v.rdx = s.gpr[kRdx];
-  v.rbx = s.gpr[kRbx];
-  v.rsp = s.gpr[kRsp];
-  v.rbp = s.gpr[kRbp];
-  v.rsi = s.gpr[kRsi];
-  v.rdi = s.gpr[kRdi];
-  v.r8 = s.gpr[kR8];
-  v.r9 = s.gpr[kR9];
-  v.r10 = s.gpr[kR10];
-  v.r11 = s.gpr[kR11];
-  v.r12 = s.gpr[kR12];
-  v.r13 = s.gpr[kR13];
-  v.r14 = s.gpr[kR14];
-  v.r15 = s.gpr[kR15];
-  v.star = s.msr.star;
-  v.lstar = s.msr.lstar;
-  v.cstar = s.msr.cstar;
-  v.sfmask = s.msr.sfmask;
-  v.kernel_gs_base = s.msr.kernel_gs_base;
-  v.sysenter_cs = s.msr.sysenter_cs;
-  v.sysenter_esp = s.msr.sysenter_esp;
-  v.sysenter_eip = s.msr.sysenter_eip;
-  v.tsc_aux = static_cast<uint32_t>(s.msr.tsc_aux);
-  v.xcr0 = s.xcr0;
+// SEV-ES: every register lives in the VMSA (APM vol 2, 15.35.2; Linux sev_es_save_area): the
+// two groups above plus CR2, the other GPRs, TSC_AUX and XCR0 (0 in the VMSA reads as 1, x87).
+template <bool kToArea>
+void sync_vmsa(ArchState& s, svm::SevEsSaveArea& v) {
+  using X = Sync<kToArea>;
+  sync_common<kToArea>(s, v);
+  sync_vmload<kToArea>(s, v);
+  X::value(s.cr2, v.cr2);
+  X::value(s.gpr[kRcx], v.rcx);
+  X::value(s.gpr[kRdx], v.rdx);
+  X::value(s.gpr[kRbx], v.rbx);
+  X::value(s.gpr[kRbp], v.rbp);
+  X::value(s.gpr[kRsi], v.rsi);
+  X::value(s.gpr[kRdi], v.rdi);
+  X::value(s.gpr[kR8], v.r8);
+  X::value(s.gpr[kR9], v.r9);
+  X::value(s.gpr[kR10], v.r10);
+  X::value(s.gpr[kR11], v.r11);
+  X::value(s.gpr[kR12], v.r12);
+  X::value(s.gpr[kR13], v.r13);
+  X::value(s.gpr[kR14], v.r14);
+  X::value(s.gpr[kR15], v.r15);
+  X::value(s.msr.tsc_aux, v.tsc_aux);
+  X::value(s.xcr0, v.xcr0);
+  if constexpr (!kToArea) {
+    if (s.xcr0 == 0) s.xcr0 = 1;
+  }
 }
 
 // The host GPRs an SEV-ES #VMEXIT restores, kept beside the host save image. The slots are the
@@ -228,42 +199,18 @@ std::expected<void, Fault> Core::clgi() {
 // ============================================================================== VMLOAD / VMSAVE
 
 bool Core::transfer_vmload(uint64_t vmcb_pa, bool load) {
-  // FS, GS, TR, LDTR with their hidden state, KernelGsBase, STAR, LSTAR, CSTAR, SFMASK,
-  // SYSENTER_CS/ESP/EIP. APM vol 2, 15.5.2.
+  // The VMLOAD / VMSAVE group (sync_vmload).
   svm::VmcbSaveArea a{};
   const uint64_t save_pa = vmcb_pa + offsetof(svm::Vmcb, save);
   if (!bus_read(bus_, save_pa, a)) {
     stop_.address = save_pa;
     return false;
   }
-  ArchState& s = state_;
   if (load) {
-    s.seg[kFs] = from_vmcb(a.fs);
-    s.seg[kGs] = from_vmcb(a.gs);
-    s.tr = from_vmcb(a.tr);
-    s.ldtr = from_vmcb(a.ldtr);
-    s.msr.kernel_gs_base = a.kernel_gs_base;
-    s.msr.star = a.star;
-    s.msr.lstar = a.lstar;
-    s.msr.cstar = a.cstar;
-    s.msr.sfmask = a.sfmask;
-    s.msr.sysenter_cs = a.sysenter_cs;
-    s.msr.sysenter_esp = a.sysenter_esp;
-    s.msr.sysenter_eip = a.sysenter_eip;
+    sync_vmload<false>(state_, a);
     return true;
   }
-  a.fs = to_vmcb(s.seg[kFs]);
-  a.gs = to_vmcb(s.seg[kGs]);
-  a.tr = to_vmcb(s.tr);
-  a.ldtr = to_vmcb(s.ldtr);
-  a.kernel_gs_base = s.msr.kernel_gs_base;
-  a.star = s.msr.star;
-  a.lstar = s.msr.lstar;
-  a.cstar = s.msr.cstar;
-  a.sfmask = s.msr.sfmask;
-  a.sysenter_cs = s.msr.sysenter_cs;
-  a.sysenter_esp = s.msr.sysenter_esp;
-  a.sysenter_eip = s.msr.sysenter_eip;
+  sync_vmload<true>(state_, a);
   if (!bus_write(bus_, save_pa, a)) {
     stop_.address = save_pa;
     return false;
@@ -287,7 +234,7 @@ Core::Enter Core::enter_guest(uint64_t vmcb_pa, uint64_t host_next_rip) {
   }
   // 1. Host state to the host save area (APM vol 2, 15.5.1).
   svm::VmcbSaveArea host{};
-  save_common(s, host);
+  sync_common<true>(s, host);
   host.rip = host_next_rip;
   const uint64_t hsave = s.msr.vm_hsave_pa;
   if (!bus_write(bus_, hsave + kHostSaveOffset, host)) {
@@ -390,10 +337,9 @@ Core::Enter Core::enter_guest(uint64_t vmcb_pa, uint64_t host_next_rip) {
   fetch_tag_ = tag;
   // 4. Guest state.
   if (sev_es) {
-    vmsa_to_state(s, vmsa);
+    sync_vmsa<false>(s, vmsa);
   } else {
-    load_common(s, vmcb.save);
-    s.cpl = vmcb.save.cpl;
+    sync_common<false>(s, vmcb.save);
     s.cr2 = vmcb.save.cr2;
   }
   // V_INTR_MASKING: the guest's CR8 is V_TPR. APM vol 2, 15.21.1.
@@ -470,7 +416,7 @@ bool Core::vmexit(uint64_t exit_code, uint64_t info1, uint64_t info2, uint64_t n
       return false;
     }
     if (sev_crypt_) crypt(guest_.vmsa_pa, bytes);
-    state_to_vmsa(s, vmsa);
+    sync_vmsa<true>(s, vmsa);
     if (sev_crypt_) crypt(guest_.vmsa_pa, bytes);
     if (!bus_write(bus_, guest_.vmsa_pa, vmsa)) {
       stop_.address = guest_.vmsa_pa;
@@ -478,7 +424,7 @@ bool Core::vmexit(uint64_t exit_code, uint64_t info1, uint64_t info2, uint64_t n
     }
   } else {
     svm::VmcbSaveArea& a = vmcb.save;
-    save_common(s, a);
+    sync_common<true>(s, a);
     a.cr2 = s.cr2;
   }
   if (!bus_write(bus_, guest_.vmcb_pa, vmcb.control) ||
@@ -505,7 +451,7 @@ bool Core::vmexit(uint64_t exit_code, uint64_t info1, uint64_t info2, uint64_t n
   }
   // No TLB flush: entries are tagged by ASID, so the guest's and the host's coexist across
   // world switches (APM vol 2, 15.16); only TLB_CONTROL at VMRUN flushes.
-  load_common(s, host);
+  sync_common<false>(s, host);
   s.cpl = 0;
   s.cr8 = guest_.host_cr8;
   s.interrupt_shadow = false;
