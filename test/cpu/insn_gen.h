@@ -17,6 +17,8 @@
 #include <utility>
 #include <vector>
 
+#include "test/util/splitmix64.h"
+
 namespace snpemu::cpu::testing {
 
 inline constexpr uint64_t kGenCode = 0x1000;
@@ -38,21 +40,7 @@ struct Sequence {
   std::vector<std::pair<uint64_t, uint64_t>> valid_after;  // (insn address, valid flags after it)
 };
 
-class SplitMix64 {
- public:
-  explicit SplitMix64(uint64_t seed) : s_(seed) {}
-  uint64_t next() {
-    uint64_t z = (s_ += 0x9E3779B97F4A7C15);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EB;
-    return z ^ (z >> 31);
-  }
-  uint32_t below(uint32_t n) { return static_cast<uint32_t>(next() % n); }
-  bool chance(uint32_t one_in) { return below(one_in) == 0; }
-
- private:
-  uint64_t s_;
-};
+using SplitMix64 = snpemu::test::SplitMix64;
 
 /// Generates one sequence of up to `max_insns` instructions.
 Sequence generate_sequence(SplitMix64& rng, int max_insns);

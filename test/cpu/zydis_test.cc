@@ -14,6 +14,7 @@
 
 #include "cpu/decode/decoder.h"
 #include "test/cpu/insn_gen.h"
+#include "test/util/splitmix64.h"
 
 namespace snpemu::cpu {
 namespace {
@@ -21,17 +22,7 @@ namespace {
 constexpr uint64_t kDefaultSeed = 0x5EED0003;
 constexpr int kStrings = 1'000'000;
 
-struct SplitMix {
-  uint64_t s;
-  uint64_t next() {
-    uint64_t z = (s += 0x9E3779B97F4A7C15);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EB;
-    return z ^ (z >> 31);
-  }
-  uint8_t byte() { return static_cast<uint8_t>(next()); }
-  unsigned below(unsigned n) { return static_cast<unsigned>(next() % n); }
-};
+using SplitMix = snpemu::test::SplitMix64;
 
 uint64_t seed() {
   const char* env = std::getenv("SNPEMU_SEED");
@@ -76,7 +67,7 @@ TEST(Zydis, LengthsAgreeOnRandomStrings) {
   // AMD behaviour of 66-prefixed near branches (16-bit displacement), as our decoder.
   ASSERT_EQ(ZydisDecoderEnableMode(&zd, ZYDIS_DECODER_MODE_AMD_BRANCHES, ZYAN_TRUE), ZYAN_STATUS_SUCCESS);
 
-  SplitMix rng{s};
+  SplitMix rng(s);
   std::set<std::string> supported;  // Zydis mnemonics of strings both decoders accepted
   std::map<std::string, int> mismatches;
   std::map<std::string, std::string> examples;
@@ -92,7 +83,7 @@ TEST(Zydis, LengthsAgreeOnRandomStrings) {
     if (++failures <= 20) ADD_FAILURE() << "seed " << s << " string #" << i << " [" << hex << "]: " << what;
   };
   for (int pass = 0; pass < 2; ++pass) {
-    rng = SplitMix{s};
+    rng = SplitMix(s);
     for (int i = 0; i < kStrings; ++i) {
       const auto b = generate(rng);
       auto ours = decode64(b);

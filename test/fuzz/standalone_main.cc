@@ -13,16 +13,12 @@
 #include <string>
 #include <vector>
 
+#include "test/util/splitmix64.h"
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
 namespace {
 
-uint64_t splitmix64(uint64_t& state) {
-  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
 
 bool parse_flag(const char* arg, const char* name, uint64_t* value) {
   const size_t n = std::strlen(name);
@@ -68,12 +64,12 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "standalone fuzz driver: seed=%llu runs=%llu max-len=%llu\n",
                static_cast<unsigned long long>(seed), static_cast<unsigned long long>(runs),
                static_cast<unsigned long long>(max_len));
-  uint64_t state = seed;
+  snpemu::test::SplitMix64 rng(seed);
   std::vector<uint8_t> data;
   for (uint64_t r = 0; r < runs; ++r) {
-    data.resize(max_len == 0 ? 0 : splitmix64(state) % (max_len + 1));
+    data.resize(max_len == 0 ? 0 : rng.next() % (max_len + 1));
     for (size_t i = 0; i < data.size(); i += 8) {
-      const uint64_t w = splitmix64(state);
+      const uint64_t w = rng.next();
       std::memcpy(data.data() + i, &w, std::min<size_t>(8, data.size() - i));
     }
     LLVMFuzzerTestOneInput(data.data(), data.size());

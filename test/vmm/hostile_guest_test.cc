@@ -11,20 +11,12 @@
 
 #include "emu/vmm/runner.h"
 #include "test/emu/elf_builder.h"
+#include "test/util/splitmix64.h"
 
 namespace snpemu {
 namespace {
 
-// splitmix64: an explicit, printed seed (no host randomness).
-struct Rng {
-  uint64_t s;
-  uint64_t next() {
-    uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-};
+using Rng = test::SplitMix64;  // an explicit, printed seed (no host randomness)
 
 std::vector<uint8_t> hostile_code(Rng& rng) {
   static const std::vector<std::vector<uint8_t>> kExiting = {
@@ -57,7 +49,7 @@ std::vector<uint8_t> hostile_code(Rng& rng) {
 
 TEST(HostileGuest, RandomCodeEndsCleanlyAndDeterministically) {
   constexpr uint64_t kSeed = 0x0BAD'C0DE'0000'0001;
-  Rng rng{kSeed};
+  Rng rng(kSeed);
   int ended_with_error = 0, shut_down = 0, ran_with_exits = 0;
   for (int i = 0; i < 300; ++i) {
     test::ElfBuilder elf;
