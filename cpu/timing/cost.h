@@ -77,6 +77,16 @@ enum class Cost : uint8_t {
   kHvSimple,         // any other exit handled in the kernel (skip, inject, re-enter)
   kHvUserspaceExit,  // KVM_RUN returning to the VMM and the VMM entering KVM_RUN again
   kHvGhcbMap,        // SEV-ES: map the GHCB, copy it in and the answer back (per GHCB-page exit)
+  // The AMD-SP (firmware/) works while the issuing core waits (the PSP driver polls): a command
+  // is charged to that core from its fw::CommandWork counts.
+  kPspCommand,       // one mailbox command round trip (doorbell, PSP wake-up, status, polling)
+  kPspRmpAccess,     // one RMP entry read or written by the firmware
+  kPspPageHash,      // SHA-384 over one 4 KiB page (LAUNCH_UPDATE contents)
+  kPspDigestStep,    // SHA-384 over one PAGE_INFO (the launch digest chain)
+  kPspPageWrite,     // one 4 KiB page written by the firmware (zero, secrets, CPUID, in place)
+  kPspPageEncrypt,   // one 4 KiB page passed through the guest's VEK
+  kPspSign,          // one ECDSA P-384 signature (attestation report)
+  kPspAead,          // one AES-256-GCM seal or open of a guest message
   kCount,
 };
 

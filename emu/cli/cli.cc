@@ -66,6 +66,16 @@ OptionSpec mem_option(MachineConfig& config) {
           }};
 }
 
+std::string to_hex(std::span<const uint8_t> bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (const uint8_t b : bytes) {
+    out += kDigits[b >> 4];
+    out += kDigits[b & 15];
+  }
+  return out;
+}
+
 constexpr std::string_view kRunSummary =
     "Runs GUEST.elf as a VM under the hypervisor model (default: the built-in demo guest).";
 
@@ -73,10 +83,10 @@ constexpr std::string_view kRunSummary =
 std::expected<hv::VmType, std::string> parse_sev(std::string_view v) {
   if (v == "none") return hv::VmType::kDefault;
   if (v == "sev-es") return hv::VmType::kSevEs;
-  if (v == "sev" || v == "snp") {
-    return std::unexpected("--sev " + std::string(v) +
-                           ": not launched by `snpemu run` yet (the VMM's launch through the "
-                           "AMD-SP model arrives next); use none or sev-es");
+  if (v == "snp") return hv::VmType::kSnp;
+  if (v == "sev") {
+    return std::unexpected("--sev sev: legacy SEV guests are not launched by `snpemu run` yet (the "
+                           "VMM does not drive the AMD-SP's legacy SEV launch); use none, sev-es or snp");
   }
   return std::unexpected("expected none, sev, sev-es or snp, got '" + printable(v) + "'");
 }
@@ -106,7 +116,9 @@ int run_main(std::string_view name, std::span<const std::string_view> args, std:
          vcpus = *n;
          return {};
        }},
-      {"sev", "MODE", "none or sev-es (sev-es: GHCB protocol, #VC, VMSA; memory unencrypted) (default none)",
+      {"sev", "MODE",
+       "none, sev-es or snp (sev-es: GHCB protocol, #VC, VMSA, memory unencrypted; snp: launched, "
+       "measured and encrypted by the AMD-SP, RMP-checked) (default none)",
        [&opts](std::string_view v) -> std::expected<void, std::string> {
          auto t = parse_sev(v);
          if (!t) return std::unexpected(t.error());
@@ -164,6 +176,9 @@ int run_main(std::string_view name, std::span<const std::string_view> args, std:
   if (result->end == vmm::GuestRunResult::End::kTerminated) {
     reason = " (reason set " + std::to_string(result->reason_set) + " code " +
              std::to_string(result->reason_code) + ")";
+  }
+  if (result->measurement) {
+    err << "snpemu run: " << printable(label) << ": SNP launch measurement " << to_hex(*result->measurement) << "\n";
   }
   err << "snpemu run: " << printable(label) << ": " << figures << ", ended by "
       << kEnd[static_cast<int>(result->end)] << reason << ", status " << result->exit_status << "\n";
@@ -241,15 +256,6 @@ int replay_main(std::string_view name, std::span<const std::string_view> args, s
   return not_yet(name, err);
 }
 
-std::string to_hex(std::span<const uint8_t> bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (const uint8_t b : bytes) {
-    out += kDigits[b >> 4];
-    out += kDigits[b & 15];
-  }
-  return out;
-}
 
 constexpr std::string_view kMeasureSummary =
     "Prints the expected SNP launch digest (96 lower-case hex digits) without running the guest:\n"

@@ -73,6 +73,7 @@ enum class KvmErrno : uint8_t {
   kEio,     ///< EIO 5: internal inconsistency KVM would WARN about
   kEfbig,   ///< EFBIG 27: fallocate offset + len beyond the largest file offset
   kE2big,   ///< E2BIG 7: KVM_SET_CPUID2 with more than KVM_MAX_CPUID_ENTRIES entries
+  kEbusy,   ///< EBUSY 16: no free ASID for the VM type (sev_asid_new)
 };
 /// "EINVAL", "EEXIST", ...
 const char* errno_name(KvmErrno e);

@@ -13,6 +13,7 @@ const char* errno_name(KvmErrno e) {
     case KvmErrno::kEio: return "EIO";
     case KvmErrno::kEfbig: return "EFBIG";
     case KvmErrno::kE2big: return "E2BIG";
+    case KvmErrno::kEbusy: return "EBUSY";
   }
   return "E?";
 }
@@ -28,6 +29,7 @@ int errno_value(KvmErrno e) {
     case KvmErrno::kEio: return 5;
     case KvmErrno::kEfbig: return 27;
     case KvmErrno::kE2big: return 7;
+    case KvmErrno::kEbusy: return 16;
   }
   return 0;
 }

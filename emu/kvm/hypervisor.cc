@@ -1,9 +1,11 @@
 // emu/kvm/hypervisor.cc: host memory for the hypervisor, enabling SVM on the cores, VM and vCPU
 // creation, and the VMM's access to guest RAM (see kvm.h).
 #include <algorithm>
+#include <cstring>
 
 #include "base/hex.h"
 #include "emu/kvm/kvm.h"
+#include "emu/kvm/snp_internal.h"
 
 namespace snpemu::kvm {
 namespace {
@@ -56,8 +58,18 @@ hv::KvmResult<std::unique_ptr<Hypervisor>> Hypervisor::create(Machine& machine) 
       return error(KvmErrno::kEio, "core " + std::to_string(i) + " refused VM_HSAVE_PA");
     }
   }
+  // The AMD-SP driver and SNP_INIT, as the PSP driver does at start-up on an SNP host
+  // (sev-dev.c __sev_snp_init_locked) [L].
+  if (fw::Firmware* firmware = machine.firmware()) {
+    auto buffer = h->hv_pool_->allocate();
+    if (!buffer) return error(KvmErrno::kEnomem, "hypervisor pool exhausted (PSP command buffer)");
+    h->psp_ = std::make_unique<Psp>(*firmware, machine.memory(), Hpa{buffer->value << kPageShift});
+    if (auto r = h->psp_->command(fw::CommandId::kSnpInit, {}, machine.core(0)); !r) return std::unexpected(r.error());
+  }
   return h;
 }
+
+Hypervisor::~Hypervisor() = default;
 
 hv::KvmResult<std::unique_ptr<VirtualMachine>> Hypervisor::create_vm(const VmSpec& spec) {
   if (spec.memory_bytes == 0 || (spec.memory_bytes & kPageOffsetMask) != 0) {
@@ -76,7 +88,22 @@ hv::KvmResult<std::unique_ptr<VirtualMachine>> Hypervisor::create_vm(const VmSpe
     return error(KvmErrno::kEnomem, "host RAM below the RMP cannot back " +
                                         std::to_string(spec.memory_bytes) + " more bytes of guest memory");
   }
-  std::unique_ptr<VirtualMachine> v(new VirtualMachine(machine_, *hv_pool_));
+  if (spec.type == hv::VmType::kSnp && (psp_ == nullptr || machine_.rmp() == nullptr)) {
+    return error(KvmErrno::kEinval, "SNP VMs need a machine with SNP enabled (RMP and AMD-SP)");
+  }
+  if (features.has_protected_state && spec.type != hv::VmType::kSnp && machine_.core(0).config().keys != nullptr) {
+    // The keys of SEV-ES guests come from the AMD-SP's legacy SEV launch (LAUNCH_START,
+    // ACTIVATE, LAUNCH_UPDATE_DATA/VMSA), which the VMM does not drive yet.
+    return error(KvmErrno::kEinval, std::string(hv::vm_type_name(spec.type)) +
+                                        " guests need the AMD-SP's legacy SEV launch, which the VMM does not "
+                                        "drive yet (a machine without memory encryption runs SEV-ES "
+                                        "guests in plaintext)");
+  }
+  std::unique_ptr<VirtualMachine> v(new VirtualMachine(*this, machine_, *hv_pool_));
+  auto asid = allocate_asid(spec.type);
+  if (!asid) return std::unexpected(asid.error());
+  v->asid_ = *asid;
+  if (spec.type == hv::VmType::kSnp) v->gmem_hooks_ = std::make_unique<SnpGmemHooks>(*v, *machine_.rmp(), *asid);
   const Pfn shared_first{next_pfn_};
   const Pfn private_first{next_pfn_ + pages};
   auto vm = hv::Vm::create(machine_.memory(),
@@ -85,7 +112,7 @@ hv::KvmResult<std::unique_ptr<VirtualMachine>> Hypervisor::create_vm(const VmSpe
                                         .shared_pool_pages = pages,
                                         .private_pool_first = private_first,
                                         .private_pool_pages = features.has_private_mem ? pages : 0,
-                                        .hooks = nullptr});
+                                        .hooks = v->gmem_hooks_.get()});
   if (!vm) return std::unexpected(vm.error());
   next_pfn_ += need;
   v->vm_ = std::move(*vm);
@@ -112,21 +139,11 @@ hv::KvmResult<std::unique_ptr<VirtualMachine>> Hypervisor::create_vm(const VmSpe
   v->ctx_.npt = v->npt_.get();
   v->ctx_.options = spec.options;
   v->ctx_.sev = spec.sev;
-  if (features.has_protected_state && machine_.core(0).config().keys != nullptr) {
-    // The keys of SEV-ES guests come from the AMD-SP's legacy SEV launch (LAUNCH_START,
-    // ACTIVATE, LAUNCH_UPDATE_DATA/VMSA), which the firmware model does not have; SNP guests
-    // launch through the SNP commands (not wired into the VMM yet).
-    return error(KvmErrno::kEinval, std::string(hv::vm_type_name(spec.type)) +
-                                        " guests need the AMD-SP's launch, which the VMM does not "
-                                        "drive yet (a machine without memory encryption runs SEV-ES "
-                                        "guests in plaintext)");
-  }
   std::vector<hv::KvmCpuidEntry2> cpuid = spec.cpuid;
   if (cpuid.empty()) {
     for (const cpu::CpuidLeaf& l : machine_.core(0).config().cpuid) cpuid.push_back(entry_of(l));
   }
   if (auto r = v->ctx_.cpuid.set(cpuid); !r) return std::unexpected(r.error());
-  v->asid_ = Asid{next_asid_++};
   for (uint32_t i = 0; i < spec.vcpus; ++i) {
     std::unique_ptr<Vcpu> c(new Vcpu(*v, machine_.core(i), i));
     auto vmcb = hv_pool_->allocate();
@@ -208,11 +225,40 @@ hv::KvmResult<void> VirtualMachine::read_guest(uint64_t gpa, std::span<uint8_t> 
   });
 }
 
+hv::KvmResult<void> Vcpu::set_vmsa(const svm::SevEsSaveArea& vmsa) {
+  if (vmsa_hpa_.value == 0) return error(KvmErrno::kEinval, "set_vmsa on a vCPU without protected state");
+  if (state_protected_) return error(KvmErrno::kEinval, "set_vmsa after LAUNCH_FINISH: the state is protected");
+  std::array<uint8_t, kPageSize> page{};
+  std::memcpy(page.data(), &vmsa, sizeof vmsa);
+  if (!vm_.machine_.memory().write(vmsa_hpa_, page)) return error(KvmErrno::kEio, "VMSA page outside RAM");
+  return {};
+}
+
+VirtualMachine::VirtualMachine(Hypervisor& hyp, Machine& machine, hv::PagePool& hv_pool)
+    : hyp_(hyp), machine_(machine), hv_pool_(hv_pool) {}
+
+VirtualMachine::~VirtualMachine() {
+  if (gmem_hooks_ == nullptr) return;
+  // KVM's SNP VM destruction: the context decommissioned and reclaimed, the guest_memfd's pages
+  // returned to the hypervisor in the RMP (kvm_gmem_release -> sev_gmem_invalidate), every VMSA
+  // page made shared before it is freed. Work that needs a core while every core is inside a
+  // guest (a run that ended with vCPUs preempted) is skipped and its pages leak, as KVM leaks
+  // pages it cannot reclaim.
+  snp_decommission();
+  for (const hv::Memslot* slot : vm_->memslots().all()) {
+    if (slot->gmem) (void)vm_->gmem_punch_hole(slot->gmem->guest_memfd, slot->gmem->pgoff << kPageShift, slot->npages << kPageShift);
+  }
+  for (auto& c : vcpus_) {
+    const Pfn page{c->vmsa_hpa_.value >> kPageShift};
+    if (c->vmsa_hpa_.value != 0 && machine_.rmp()->entry(page).assigned) (void)gmem_hooks_->make_shared(page);
+  }
+}
+
 void Vcpu::set_long_mode_start(const hv::LongModeStart& start) {
   hv::init_long_mode_save_area(vmcb_.save, start);
   state_.gprs.r = {};
   state_.gprs.r[hv::kRdi] = state_.id;  // the VMM's convention: RDI = vCPU index
-  if (vmsa_hpa_.value != 0) {
+  if (vmsa_hpa_.value != 0 && !state_protected_) {
     svm::SevEsSaveArea vmsa = hv::make_initial_vmsa(start, 0);
     vmsa.rdi = state_.id;
     (void)vm_.machine_.memory().write(

@@ -13,12 +13,24 @@
 //   hypervisor.cc  host memory layout, core enable, create_vm, guest memory access
 //   vcpu_run.cc    Vcpu::run (KVM_RUN)
 //   costs.cc       cost_of(ExitPath): which timing-table row each handler path charges
+//   asid.cc        ASID ranges by VM type (KVM sev_asid_new and the non-SEV range)
+//   psp.cc         Psp: the hypervisor's AMD-SP driver (command buffers, cycles of a command)
+//   gmem_hooks.cc  SnpGmemHooks: sev_gmem_prepare / sev_gmem_invalidate / the RMP-fault fix-up
+//   snp_launch.cc  KVM_SEV_SNP_LAUNCH_START / _UPDATE / _FINISH
+//
+// SNP guests (PLATFORM-FACTS 8.10, 4.9 [L] KVM sev.c): the VM gets an ASID below the CPU's
+// minimum SEV ASID, a firmware context (SNP_GCTX_CREATE, LAUNCH_START, ACTIVATE), its launch
+// pages through gmem_populate (RMPUPDATE to guest-owned + immutable, SNP_LAUNCH_UPDATE), its
+// VMSAs at LAUNCH_FINISH, and every later private page through gmem_prepare at its first fault.
+// The hypervisor's RMPUPDATE / PSMASH run as host instructions on the core of the vCPU being
+// served (or core 0 for VMM-time work), so their cycles and faults are the core's.
 //
 // Host memory (a choice of this model): RAM from 1 MiB up to the RMP is carved in order into
 // the hypervisor's pool (VMCBs, host save areas, permission maps, NPT pages: kHvPoolPages) and
 // then, per VM, the VMM's shared pool and the guest_memfd pool, each as large as the VM's memory.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -29,6 +41,7 @@
 #include "cpu/cpu.h"
 #include "emu/hv/hv.h"
 #include "emu/machine/machine.h"
+#include "firmware/firmware.h"
 
 namespace snpemu::kvm {
 
@@ -52,6 +65,33 @@ struct VmSpec {
   hv::SevOptions sev{};
 };
 
+/// KVM_SEV_SNP_LAUNCH_START (struct kvm_sev_snp_launch_start).
+struct SnpLaunchStart {
+  uint64_t policy = 0x30000;  ///< PLATFORM-FACTS 8.5 (0x30000: SMT allowed + reserved bit 17)
+  std::array<uint8_t, 16> gosvw{};
+};
+
+/// KVM_SEV_SNP_LAUNCH_UPDATE (struct kvm_sev_snp_launch_update): `pages` pages from
+/// `gfn_start`, each populated into the guest_memfd, made guest-owned and immutable in the RMP
+/// and handed to SNP_LAUNCH_UPDATE. `source` is the VMM's buffer (uaddr): pages * 4096 bytes for
+/// NORMAL, UNMEASURED and CPUID, ignored for ZERO and SECRETS. A CPUID page the firmware refuses
+/// is written back corrected into `source` (KVM copies it back to uaddr) and the call fails.
+struct SnpLaunchUpdate {
+  Gfn gfn_start{};
+  uint64_t pages = 1;
+  fw::PageType type = fw::PageType::kNormal;  ///< VMSA pages come from LAUNCH_FINISH (EINVAL)
+  std::span<uint8_t> source;
+};
+
+/// KVM_SEV_SNP_LAUNCH_FINISH (struct kvm_sev_snp_launch_finish).
+struct SnpLaunchFinish {
+  std::vector<uint8_t> id_block;  ///< empty: no ID block (else exactly sizeof(fw::IdBlock))
+  std::vector<uint8_t> id_auth;   ///< with an ID block: exactly sizeof(fw::IdAuth)
+  bool auth_key_en = false;
+  bool vcek_disabled = false;
+  std::array<uint8_t, 32> host_data{};
+};
+
 /// Why Vcpu::run returned.
 enum class RunStatus : uint8_t {
   kExit,       ///< KVM_RUN returned: the kvm_run record says why
@@ -59,6 +99,9 @@ enum class RunStatus : uint8_t {
 };
 
 class VirtualMachine;
+class Hypervisor;
+class Psp;
+class SnpGmemHooks;
 
 /// One vCPU, bound to one machine core.
 class Vcpu {
@@ -71,6 +114,11 @@ class Vcpu {
   /// The 64-bit start state (KVM_SET_SREGS/REGS as a VMM does for a direct 64-bit boot). For
   /// an SEV-ES guest it becomes the initial VMSA (make_initial_vmsa), written to its page.
   void set_long_mode_start(const hv::LongModeStart& start);
+  /// SEV-ES / SNP: the register state the VMM sets before launch (KVM_SET_REGS / SREGS / FPU /
+  /// XCRS), given directly as the VMSA image sev_es_sync_vmsa makes of it; it is what
+  /// LAUNCH_FINISH measures for an SNP guest. EINVAL for a VM without protected state, or once
+  /// the state is protected (after LAUNCH_FINISH, as KVM refuses KVM_SET_REGS then).
+  hv::KvmResult<void> set_vmsa(const svm::SevEsSaveArea& vmsa);
   /// KVM_RUN's own error (-errno) of the last kExit, if it failed (e.g. EINVAL for an SNP guest
   /// using an unregistered GHCB); the kvm_run record then says what the exit was.
   std::optional<hv::KvmErrno> last_error() const { return last_error_; }
@@ -101,6 +149,7 @@ class Vcpu {
   Hpa host_save_hpa_{};  // the host's VMSAVE/VMLOAD area (KVM's per-CPU save area)
   hv::PermissionMaps maps_{};
   Hpa vmsa_hpa_{};  // SEV-ES: the VMSA page
+  bool state_protected_ = false;  // SNP: after LAUNCH_FINISH (guest_state_protected)
   bool dead_ = false;
   bool vmrun_faulted_ = false;
   std::optional<hv::KvmErrno> last_error_;
@@ -120,12 +169,38 @@ class VirtualMachine {
   hv::KvmResult<void> write_guest(uint64_t gpa, std::span<const uint8_t> bytes);
   hv::KvmResult<void> read_guest(uint64_t gpa, std::span<uint8_t> out);
 
+  /// SNP launch (snp_launch.cc), in KVM's order: start (GCTX_CREATE, LAUNCH_START, ACTIVATE),
+  /// updates, finish (each vCPU's VMSA, then SNP_LAUNCH_FINISH). EINVAL for other VM types or
+  /// out of order; EIO with the firmware's status and message when a command fails.
+  hv::KvmResult<void> snp_launch_start(const SnpLaunchStart& args);
+  hv::KvmResult<void> snp_launch_update(const SnpLaunchUpdate& args);
+  hv::KvmResult<void> snp_launch_finish(const SnpLaunchFinish& args);
+  /// The firmware's view of this VM's guest context (policy, digest, ...), or null before start.
+  const fw::GuestContextInfo* snp_context() const;
+  /// The guest context page (host-physical), or 0 before start.
+  Hpa snp_gctx() const { return gctx_; }
+  /// Private pages whose return to the hypervisor failed (KVM leaks them: never reused).
+  uint64_t leaked_pages() const;
+
+  ~VirtualMachine();
+
  private:
   friend class Hypervisor;
   friend class Vcpu;
-  VirtualMachine(Machine& machine, hv::PagePool& hv_pool) : machine_(machine), hv_pool_(hv_pool) {}
+  VirtualMachine(Hypervisor& hyp, Machine& machine, hv::PagePool& hv_pool);
+  // The core the hypervisor runs on for work not tied to a running vCPU (core 0 unless it is
+  // inside a guest, then the first core in host mode).
+  cpu::Core* host_core();
+  hv::KvmResult<void> snp_launch_vmsa(Vcpu& vcpu);
+  void snp_decommission();  // SNP_DECOMMISSION + reclaim of the context page (teardown, failures)
+  friend class SnpGmemHooks;
+  Hypervisor& hyp_;
   Machine& machine_;
   hv::PagePool& hv_pool_;
+  std::unique_ptr<SnpGmemHooks> gmem_hooks_;  // SNP: the RMP side of guest_memfd
+  Hpa gctx_{};                                      // SNP: the firmware context page
+  enum class SnpStage : uint8_t { kNone, kStarted, kFinished } snp_stage_ = SnpStage::kNone;
+  cpu::Core* serving_ = nullptr;  // the core of the vCPU whose exit is being handled
   std::unique_ptr<hv::Vm> vm_;
   std::unique_ptr<hv::Npt> npt_;
   hv::VmContext ctx_{};
@@ -142,13 +217,41 @@ class Hypervisor {
   /// ENOMEM if host RAM below the RMP cannot hold the VM's pools).
   hv::KvmResult<std::unique_ptr<VirtualMachine>> create_vm(const VmSpec& spec);
   Machine& machine() { return machine_; }
+  /// The AMD-SP driver (psp.cc), or nullptr on a machine without SNP.
+  Psp* psp() { return psp_.get(); }
+  ~Hypervisor();
 
  private:
   explicit Hypervisor(Machine& machine) : machine_(machine) {}
+  hv::KvmResult<Asid> allocate_asid(hv::VmType type);
   Machine& machine_;
   std::unique_ptr<hv::PagePool> hv_pool_;
+  std::unique_ptr<Psp> psp_;
   uint64_t next_pfn_ = 0;      // first host PFN not yet given to a pool
-  uint32_t next_asid_ = 1;     // ASIDs handed out in order
+  std::vector<bool> asid_used_;  // by ASID; asid_used_[0] unused
+};
+
+/// The hypervisor's AMD-SP driver (KVM's sev_issue_cmd / the PSP driver's __sev_do_cmd_locked):
+/// one command buffer page in the hypervisor's pool, commands issued synchronously, each one's
+/// cost (mailbox round trip plus the firmware's work: pages hashed, encrypted, signatures)
+/// charged from the timing table to the core that waited for it.
+class Psp {
+ public:
+  Psp(fw::Firmware& firmware, Memory& memory, Hpa buffer) : fw_(firmware), mem_(memory), buffer_(buffer) {}
+  /// Writes `in` to the command buffer, runs the command, reads the buffer back into `out`
+  /// (output fields), charges `core`. On failure: EIO naming the command, status and the
+  /// firmware's message.
+  hv::KvmResult<void> command(fw::CommandId id, std::span<const uint8_t> in, cpu::Core& core,
+                              std::span<uint8_t> out = {});
+  fw::Firmware& firmware() { return fw_; }
+  /// The status of the last command (kSuccess after success).
+  fw::Status last_status() const { return last_status_; }
+
+ private:
+  fw::Firmware& fw_;
+  Memory& mem_;
+  Hpa buffer_;
+  fw::Status last_status_ = fw::Status::kSuccess;
 };
 
 /// The timing-table row a handler path charges (costs.cc).

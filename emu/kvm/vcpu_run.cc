@@ -73,6 +73,7 @@ void Vcpu::leave() {
 RunStatus Vcpu::run(uint64_t budget_cycles) {
   if (dead_) return RunStatus::kExit;
   last_error_.reset();
+  vm_.serving_ = &core_;  // the hypervisor's RMP work for this vCPU's exits runs on its core
   const uint64_t end = core_.cycles() + budget_cycles;
   if (!core_.in_guest()) {
     hv::ExitContext ctx{vm_.ctx_, state_, vmcb_, core_.tsc()};

@@ -34,6 +34,17 @@ std::expected<std::unique_ptr<Machine>, std::string> Machine::create(const Machi
     if (!r) return std::unexpected("snp: the RMP at " + hex(base) + " is refused: " + r.error().message());
     m->rmp_.emplace(std::move(*r));
     m->rmp_base_ = base;
+    // The AMD-SP of an SNP machine. Platform facts the firmware reports come from the CPU
+    // model: FMS = CPUID Fn0000_0001_EAX (secrets page), ASIDs = CPUID Fn8000_001F_ECX (the
+    // highest encrypted-guest ASID, APM vol 3 E.4.17).
+    fw::FirmwareConfig fc;
+    fc.platform_seed = fw::platform_seed_from_machine_seed(config.seed);
+    if (auto l1 = cpu::find_cpuid(cpu::zen4_cpuid(), 1, 0)) fc.fms = l1->eax;
+    if (auto sev = cpu::find_cpuid(cpu::zen4_cpuid(), 0x8000001F, 0)) fc.max_asid = sev->ecx;
+    auto f = fw::Firmware::create(*m->memory_, *m->rmp_, std::move(fc),
+                                  config.memory_encryption ? &m->keys_ : nullptr);
+    if (!f) return std::unexpected("snp: the AMD-SP model refused its configuration: " + f.error().message);
+    m->firmware_.emplace(std::move(*f));
   }
   const uint8_t c_bit = mmu::PagingConfig::c_bit_from_cpuid(
       cpu::find_cpuid(cpu::zen4_cpuid(), 0x8000001F, 0).value_or(cpu::CpuidLeaf{}).ebx);

@@ -1,7 +1,8 @@
 // emu/machine/machine.h: the physical host -- RAM, the memory controller's encryption key slots,
 // the RMP (when SEV-SNP is enabled) and the cores, each on a bus over RAM. Public header of
 // //emu/machine. The hypervisor model runs "on" these cores through their host-instruction
-// path (cpu/cpu.h); the AMD-SP model shares the RAM, the RMP and the key slots.
+// path (cpu/cpu.h); the AMD-SP (firmware/, present when SNP is on) shares the RAM, the RMP and
+// the key slots, as on hardware.
 //
 //   machine.cc   Machine::create (RMP placement, core wiring), MachineBus
 //
@@ -21,6 +22,7 @@
 #include "emu/machine_config.h"
 #include "emu/mem/memory.h"
 #include "emu/memcrypt/memcrypt.h"
+#include "firmware/firmware.h"
 #include "rmp/rmp.h"
 
 namespace snpemu {
@@ -56,6 +58,11 @@ class Machine {
   rmp::Rmp* rmp() { return rmp_ ? &*rmp_ : nullptr; }
   uint32_t core_count() const { return static_cast<uint32_t>(cores_.size()); }
   cpu::Core& core(uint32_t index) { return *cores_.at(index).core; }
+  /// The AMD Secure Processor (SNP firmware), or nullptr when SNP is off. Its platform seed comes
+  /// from MachineConfig::seed (fw::platform_seed_from_machine_seed, what `snpemu vcek` uses);
+  /// its CPUID-derived facts (FMS, the highest encrypted-guest ASID) from core 0's CPUID. It is
+  /// left UNINIT: the hypervisor issues SNP_INIT, as KVM does.
+  fw::Firmware* firmware() { return firmware_ ? &*firmware_ : nullptr; }
   /// First byte of the RMP (RAM end when SNP is off): RAM below it is free for the hypervisor.
   uint64_t rmp_base() const { return rmp_base_; }
 
@@ -69,6 +76,7 @@ class Machine {
   std::unique_ptr<Memory> memory_;
   memcrypt::KeyTable keys_;
   std::optional<rmp::Rmp> rmp_;
+  std::optional<fw::Firmware> firmware_;  // after rmp_, keys_ and memory_: it points at them
   uint64_t rmp_base_ = 0;
   std::vector<CoreSlot> cores_;
 };

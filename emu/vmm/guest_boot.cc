@@ -31,7 +31,8 @@ MachineConfig host_config(hv::VmType type, uint64_t guest_mem_bytes, uint32_t vc
   MachineConfig mc;
   mc.cores = vcpus;
   mc.mem_bytes = (guest_mem_bytes * 2 + (uint64_t{256} << 20) + 0x1FFFFF) & ~uint64_t{0x1FFFFF};
-  mc.memory_encryption = !hv::vm_features(type).has_protected_state;
+  // SEV-ES guests' keys would come from the legacy SEV launch, which the VMM does not drive yet.
+  mc.memory_encryption = type != hv::VmType::kSevEs;
   return mc;
 }
 

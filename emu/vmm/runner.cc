@@ -12,6 +12,7 @@
 #include "emu/kvm/kvm.h"
 #include "emu/machine/machine.h"
 #include "emu/vmm/guest_boot.h"
+#include "emu/vmm/snp_boot.h"
 #include "emu/vmm/vmm.h"
 
 namespace snpemu::vmm {
@@ -47,14 +48,26 @@ std::expected<GuestRunResult, std::string> run_guest(std::span<const uint8_t> el
   auto vm = (*hyp)->create_vm(spec);
   if (!vm) return std::unexpected(vm.error().describe());
   kvm::VirtualMachine& v = **vm;
-  const uint64_t c_bit = v.vcpu(0).core().config().paging.c_bit;
-  const uint64_t pte_bits = hv::vm_features(options.type).memory_encryption && c_bit ? uint64_t{1} << c_bit : 0;
-  auto entry = load_guest_image(v, elf, options.mem_bytes, pte_bits);
-  if (!entry) return std::unexpected(entry.error());
-  for (uint32_t i = 0; i < options.vcpus; ++i) {
-    v.vcpu(i).set_long_mode_start(boot_start(*entry, i));
-  }
   GuestRunResult result;
+  const uint64_t c_bit = v.vcpu(0).core().config().paging.c_bit;
+  if (options.type == hv::VmType::kSnp) {
+    LaunchOptions launch;
+    launch.vcpus = options.vcpus;
+    launch.policy = options.policy;
+    launch.c_bit = static_cast<uint8_t>(c_bit);
+    auto plan = launch_snp_guest(v, elf, launch);
+    if (!plan) return std::unexpected(plan.error());
+    const fw::GuestContextInfo* g = v.snp_context();
+    if (g == nullptr) return std::unexpected("SNP launch: the firmware has no context for the VM");
+    result.measurement = g->digest.digest();
+  } else {
+    const uint64_t pte_bits = hv::vm_features(options.type).memory_encryption && c_bit ? uint64_t{1} << c_bit : 0;
+    auto entry = load_guest_image(v, elf, options.mem_bytes, pte_bits);
+    if (!entry) return std::unexpected(entry.error());
+    for (uint32_t i = 0; i < options.vcpus; ++i) {
+      v.vcpu(i).set_long_mode_start(boot_start(*entry, i));
+    }
+  }
   std::vector<bool> stopped(options.vcpus, false);
   hv::PioDevices& pio = v.context().pio;
   auto drain = [&] {

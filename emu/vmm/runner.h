@@ -7,15 +7,22 @@
 // requests, KVM_HC_MAP_GPA_RANGE and memory faults (conversions), and internal errors.
 //
 // SEV-ES guests (type kSevEs) run on a machine without memory encryption: their keys would come
-// from the AMD-SP's legacy SEV launch, which the firmware model does not have. Everything else
-// of SEV-ES -- the VMSA, #VC, VMGEXIT, the GHCB protocol -- is modelled.
+// from the AMD-SP's legacy SEV launch, which the VMM does not drive yet. Everything else of
+// SEV-ES -- the VMSA, #VC, VMGEXIT, the GHCB protocol -- is modelled.
+//
+// SNP guests (type kSnp) are launched through the AMD-SP (emu/vmm/snp_boot.h): the launch plan
+// of the image (emu/vmm/launch_plan.h) with its fixed layout (secrets page at 0x80000, CPUID page
+// at 0x81000, image at or above 0x82000) is measured and encrypted by the firmware, every vCPU
+// starts from its launched VMSA, and the result carries the launch measurement.
 //
 // Guest layout: as bare metal (emu/exec/boot_layout.h): identity-mapped 4 GiB with 2 MiB pages
 // at 0x1000, GDT at 0x7000, vCPU i's stack top at 0x80000 - i * 0x4000 with RDI = i; the image
 // must lie above 0x80000 and inside guest memory.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <optional>
 #include <expected>
 #include <ostream>
 #include <span>
@@ -34,6 +41,8 @@ struct GuestRunOptions {
   /// Cycles a vCPU runs before the scheduler picks again.
   uint64_t quantum = 100'000;
   uint64_t seed = 0x534E'5045'4D55'0001;
+  /// SNP: the guest policy given to SNP_LAUNCH_START.
+  uint64_t policy = 0x30000;
 };
 
 struct GuestRunResult {
@@ -52,6 +61,8 @@ struct GuestRunResult {
   uint64_t exits = 0;     ///< #VMEXITs handled by the hypervisor, all vCPUs
   uint64_t vmm_exits = 0; ///< KVM_RUN returns to the VMM, all vCPUs
   uint64_t instructions = 0;
+  /// SNP: the launch digest the AMD-SP computed (what the guest's attestation report carries).
+  std::optional<std::array<uint8_t, 48>> measurement;
 };
 
 /// Runs `elf` as a guest. Console bytes (port 0xE9, COM1) go to `console` as the VMM collects

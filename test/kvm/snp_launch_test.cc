@@ -1,0 +1,228 @@
+// The SNP launch through the KVM facade (emu/kvm snp_launch.cc, gmem_hooks.cc): ASIDs from the
+// CPU's encrypted-guest range, LAUNCH_UPDATE pages populated into the guest_memfd, made
+// guest-owned and immutable in the RMP and encrypted by the AMD-SP with the ASID's key, VMSAs
+// measured at LAUNCH_FINISH, pages validated after it, the order KVM enforces, the first fault of
+// an unlaunched private page (gmem_prepare) and the return of every page at teardown.
+// PLATFORM-FACTS 0 (ASIDs), 4.9, 8.10; firmware.h mailbox section (launched page states).
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <vector>
+
+#include "base/hex.h"
+#include "emu/kvm/kvm.h"
+#include "emu/memcrypt/memcrypt.h"
+
+namespace snpemu::kvm {
+namespace {
+
+constexpr uint64_t kGuestMem = uint64_t{16} << 20;
+
+struct Host {
+  std::unique_ptr<Machine> machine;
+  std::unique_ptr<Hypervisor> hyp;
+  Host() {
+    MachineConfig c;
+    c.mem_bytes = uint64_t{512} << 20;
+    c.cores = 2;
+    machine = std::move(*Machine::create(c));
+    auto h = Hypervisor::create(*machine);
+    if (!h) ADD_FAILURE() << h.error().describe();
+    hyp = std::move(*h);
+  }
+  std::unique_ptr<VirtualMachine> vm(hv::VmType type, uint32_t vcpus = 1) {
+    VmSpec s;
+    s.type = type;
+    s.memory_bytes = kGuestMem;
+    s.vcpus = vcpus;
+    auto v = hyp->create_vm(s);
+    if (!v) {
+      ADD_FAILURE() << v.error().describe();
+      return nullptr;
+    }
+    return std::move(*v);
+  }
+  rmp::RmpEntry entry(Pfn pfn) { return machine->rmp()->entry(pfn); }
+  std::vector<uint8_t> read(Hpa hpa, size_t n) {
+    std::vector<uint8_t> b(n);
+    EXPECT_TRUE(machine->memory().read(hpa, b).has_value());
+    return b;
+  }
+};
+
+void make_private(VirtualMachine& vm) {
+  auto r = vm.vm().set_memory_attributes(
+      hv::KvmMemoryAttributes{.address = 0, .size = kGuestMem, .attributes = hv::kKvmMemoryAttributePrivate});
+  ASSERT_TRUE(r.has_value()) << r.error().describe();
+}
+
+std::vector<uint8_t> pattern(size_t pages, uint8_t seed) {
+  std::vector<uint8_t> b(pages * kPageSize);
+  for (size_t i = 0; i < b.size(); ++i) b[i] = static_cast<uint8_t>(seed + i * 7);
+  return b;
+}
+
+svm::SevEsSaveArea start_vmsa() {
+  svm::SevEsSaveArea a{};
+  a.rip = 0x100000;
+  a.sev_features = svm::sev_features::kSnpActive;
+  a.efer = 0x1000;
+  a.g_pat = 0x0007040600070406;
+  return a;
+}
+
+TEST(SnpKvm, AsidsComeFromTheCpusRanges) {
+  Host h;
+  auto snp = h.vm(hv::VmType::kSnp);
+  auto plain = h.vm(hv::VmType::kDefault);
+  ASSERT_TRUE(snp && plain);
+  // CPUID Fn8000_001F: EDX = 100 (lowest SEV-only ASID), ECX = 1006 (highest encrypted ASID).
+  EXPECT_GE(snp->asid().value, 1u);
+  EXPECT_LT(snp->asid().value, 100u) << "SEV-ES/SNP guests take ASIDs below min_sev_asid";
+  EXPECT_GT(plain->asid().value, 1006u) << "plain guests take ASIDs above max_sev_asid";
+}
+
+TEST(SnpKvm, LaunchedPagesAreGuestOwnedEncryptedAndMeasured) {
+  Host h;
+  auto vm = h.vm(hv::VmType::kSnp);
+  ASSERT_TRUE(vm);
+  make_private(*vm);
+  ASSERT_TRUE(vm->snp_launch_start(SnpLaunchStart{}).has_value());
+  ASSERT_NE(vm->snp_gctx().value, 0u);
+  EXPECT_TRUE(h.entry(Pfn{vm->snp_gctx().value >> kPageShift}).assigned) << "context page firmware-owned";
+  std::vector<uint8_t> data = pattern(2, 0x31);
+  const std::vector<uint8_t> original = data;
+  auto up = vm->snp_launch_update(SnpLaunchUpdate{.gfn_start = Gfn{0x100}, .pages = 2, .type = fw::PageType::kNormal, .source = data});
+  ASSERT_TRUE(up.has_value()) << up.error().describe();
+  auto zero = vm->snp_launch_update(SnpLaunchUpdate{.gfn_start = Gfn{0x200}, .pages = 1, .type = fw::PageType::kZero, .source = {}});
+  ASSERT_TRUE(zero.has_value()) << zero.error().describe();
+  const auto key = h.machine->keys().key(vm->asid());
+  ASSERT_TRUE(key.has_value()) << "SNP_ACTIVATE installed no key for ASID " << vm->asid().value;
+  for (uint64_t i = 0; i < 2; ++i) {
+    const Gfn gfn{0x100 + i};
+    auto pfn = vm->vm().private_backing(gfn);
+    ASSERT_TRUE(pfn.has_value()) << "gfn " << hex(gfn.value) << " has no guest_memfd page";
+    const rmp::RmpEntry e = h.entry(*pfn);
+    EXPECT_TRUE(e.assigned && e.immutable && !e.validated) << "during the launch: " << e.to_string();
+    EXPECT_EQ(e.asid, vm->asid());
+    EXPECT_EQ(e.gpa.value, gfn.value << kPageShift);
+    const Hpa hpa{pfn->value << kPageShift};
+    std::vector<uint8_t> raw = h.read(hpa, kPageSize);
+    const std::vector<uint8_t> want(original.begin() + i * kPageSize, original.begin() + (i + 1) * kPageSize);
+    EXPECT_NE(raw, want) << "the host reads plaintext at hpa " << hex(hpa.value);
+    memcrypt::apply(*key, hpa.value, raw);
+    EXPECT_EQ(raw, want) << "decrypted with the ASID's key";
+  }
+  const svm::SevEsSaveArea vmsa = start_vmsa();
+  ASSERT_TRUE(vm->vcpu(0).set_vmsa(vmsa).has_value());
+  auto fin = vm->snp_launch_finish(SnpLaunchFinish{});
+  ASSERT_TRUE(fin.has_value()) << fin.error().describe();
+  const rmp::RmpEntry after = h.entry(*vm->vm().private_backing(Gfn{0x100}));
+  EXPECT_TRUE(after.assigned && after.validated && !after.immutable) << "after LAUNCH_FINISH: " << after.to_string();
+  const Pfn vmsa_pfn{vm->vcpu(0).vmcb().control.vmsa_pa >> kPageShift};
+  const rmp::RmpEntry v = h.entry(vmsa_pfn);
+  EXPECT_TRUE(v.assigned && v.vmsa && v.validated) << "VMSA page: " << v.to_string();
+  EXPECT_EQ(v.gpa, fw::kVmsaGpa);
+  // The digest: the same pages, in the same order, through the firmware's PAGE_INFO chain.
+  fw::LaunchDigest d;
+  ASSERT_TRUE(d.update_normal(Gpa{0x100000}, original).has_value());
+  ASSERT_TRUE(d.update_zero(Gpa{0x200000}, 1).has_value());
+  std::vector<uint8_t> page(kPageSize, 0);
+  std::memcpy(page.data(), &vmsa, sizeof vmsa);
+  ASSERT_TRUE(d.update_vmsa(page).has_value());
+  ASSERT_NE(vm->snp_context(), nullptr);
+  EXPECT_EQ(vm->snp_context()->digest.digest(), d.digest());
+  EXPECT_EQ(vm->snp_context()->state, fw::GuestState::kRunning);
+}
+
+TEST(SnpKvm, TheLaunchRunsInKvmsOrder) {
+  Host h;
+  auto plain = h.vm(hv::VmType::kDefault);
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->snp_launch_start(SnpLaunchStart{}).error().code, hv::KvmErrno::kEinval);
+  auto vm = h.vm(hv::VmType::kSnp);
+  ASSERT_TRUE(vm);
+  std::vector<uint8_t> data = pattern(1, 1);
+  const SnpLaunchUpdate update{.gfn_start = Gfn{0x100}, .pages = 1, .type = fw::PageType::kNormal, .source = data};
+  EXPECT_EQ(vm->snp_launch_update(update).error().code, hv::KvmErrno::kEinval) << "update before start";
+  EXPECT_EQ(vm->snp_launch_finish(SnpLaunchFinish{}).error().code, hv::KvmErrno::kEinval) << "finish before start";
+  ASSERT_TRUE(vm->snp_launch_start(SnpLaunchStart{}).has_value());
+  EXPECT_EQ(vm->snp_launch_start(SnpLaunchStart{}).error().code, hv::KvmErrno::kEinval) << "start twice";
+  // The GFN is still shared: kvm_gmem_populate refuses it, and nothing reaches the RMP.
+  auto shared = vm->snp_launch_update(update);
+  ASSERT_FALSE(shared.has_value());
+  EXPECT_EQ(shared.error().code, hv::KvmErrno::kEinval);
+  if (auto pfn = vm->vm().private_backing(Gfn{0x100})) {
+    EXPECT_FALSE(h.entry(*pfn).assigned);
+  }
+  make_private(*vm);
+  std::vector<uint8_t> short_source(100);
+  EXPECT_EQ(vm->snp_launch_update(SnpLaunchUpdate{.gfn_start = Gfn{0x100}, .pages = 1, .type = fw::PageType::kNormal,
+                                                  .source = short_source})
+                .error()
+                .code,
+            hv::KvmErrno::kEinval);
+  EXPECT_EQ(vm->snp_launch_update(SnpLaunchUpdate{.gfn_start = Gfn{0x100}, .pages = 1, .type = fw::PageType::kVmsa,
+                                                  .source = data})
+                .error()
+                .code,
+            hv::KvmErrno::kEinval)
+      << "VMSA pages come from LAUNCH_FINISH";
+  ASSERT_TRUE(vm->snp_launch_update(update).has_value());
+  auto again = vm->snp_launch_update(update);
+  ASSERT_FALSE(again.has_value()) << "a page can be launched once";
+  ASSERT_TRUE(vm->vcpu(0).set_vmsa(start_vmsa()).has_value());
+  ASSERT_TRUE(vm->snp_launch_finish(SnpLaunchFinish{}).has_value());
+  EXPECT_EQ(vm->snp_launch_finish(SnpLaunchFinish{}).error().code, hv::KvmErrno::kEinval) << "finish twice";
+  EXPECT_EQ(vm->vcpu(0).set_vmsa(start_vmsa()).error().code, hv::KvmErrno::kEinval) << "state is protected";
+}
+
+TEST(SnpKvm, FirstPrivateFaultAssignsThePageAndPunchHoleReturnsIt) {
+  Host h;
+  auto vm = h.vm(hv::VmType::kSnp);
+  ASSERT_TRUE(vm);
+  make_private(*vm);
+  const hv::FaultOutcome f = vm->vm().faultin(hv::FaultRequest{.gpa = Gpa{0x300000}, .is_private = true});
+  ASSERT_EQ(f.kind, hv::FaultOutcome::Kind::kMap) << f.why;
+  EXPECT_TRUE(f.prepared_now);
+  const rmp::RmpEntry e = h.entry(f.pfn);
+  // sev_gmem_prepare: assigned to the guest at its GPA, not validated, not immutable.
+  EXPECT_TRUE(e.assigned && !e.validated && !e.immutable) << e.to_string();
+  EXPECT_EQ(e.asid, vm->asid());
+  EXPECT_EQ(e.gpa.value, 0x300000u);
+  const uint32_t fd = vm->vm().memslots().all().at(0)->gmem->guest_memfd;
+  auto freed = vm->vm().gmem_punch_hole(fd, 0x300000, kPageSize);
+  ASSERT_TRUE(freed.has_value());
+  EXPECT_EQ(*freed, 1u);
+  EXPECT_FALSE(h.entry(f.pfn).assigned) << "sev_gmem_invalidate returns the page to the hypervisor";
+  EXPECT_EQ(vm->leaked_pages(), 0u);
+}
+
+TEST(SnpKvm, TeardownReturnsEveryPageToTheHypervisor) {
+  Host h;
+  std::vector<Pfn> pages;
+  Pfn gctx{}, vmsa{};
+  {
+    auto vm = h.vm(hv::VmType::kSnp);
+    ASSERT_TRUE(vm);
+    make_private(*vm);
+    ASSERT_TRUE(vm->snp_launch_start(SnpLaunchStart{}).has_value());
+    std::vector<uint8_t> data = pattern(3, 9);
+    ASSERT_TRUE(vm->snp_launch_update(SnpLaunchUpdate{.gfn_start = Gfn{0x400}, .pages = 3, .type = fw::PageType::kNormal,
+                                                      .source = data})
+                    .has_value());
+    ASSERT_TRUE(vm->vcpu(0).set_vmsa(start_vmsa()).has_value());
+    ASSERT_TRUE(vm->snp_launch_finish(SnpLaunchFinish{}).has_value());
+    for (uint64_t i = 0; i < 3; ++i) pages.push_back(*vm->vm().private_backing(Gfn{0x400 + i}));
+    gctx = Pfn{vm->snp_gctx().value >> kPageShift};
+    vmsa = Pfn{vm->vcpu(0).vmcb().control.vmsa_pa >> kPageShift};
+    EXPECT_EQ(h.machine->firmware()->guest_count(), 1u);
+  }
+  for (Pfn p : pages) EXPECT_FALSE(h.entry(p).assigned) << "guest page " << hex(p.value << kPageShift);
+  EXPECT_FALSE(h.entry(gctx).assigned) << "context page reclaimed";
+  EXPECT_FALSE(h.entry(vmsa).assigned) << "VMSA page made shared";
+  EXPECT_TRUE(h.machine->firmware()->check_invariants().empty());
+}
+
+}  // namespace
+}  // namespace snpemu::kvm
