@@ -245,6 +245,21 @@ class MmioHandler {
   virtual bool mmio(uint64_t gpa, std::span<uint8_t> data, bool is_write) = 0;
 };
 
+/// The AMD-SP side of SNP guest requests (KVM snp_handle_guest_req: SNP_GUEST_REQUEST with the
+/// VM's guest context, its request bounce page and its firmware-owned response page). emu/kvm
+/// implements it over the machine's firmware; nothing here knows the firmware.
+class GuestRequestChannel {
+ public:
+  virtual ~GuestRequestChannel() = default;
+  struct Result {
+    bool issued = false;    ///< false: the command could not be issued (KVM_RUN returns -EIO)
+    uint32_t fw_error = 0;  ///< the firmware's status (0 = success), for SW_EXITINFO2[31:0]
+    std::string message{};  ///< why, when not issued or failed
+  };
+  /// Runs one request: `request` and `response` are 4 KiB each.
+  virtual Result guest_request(std::span<const uint8_t> request, std::span<uint8_t> response) = 0;
+};
+
 /// What the handlers of one VM use besides the vCPU (struct kvm, the parts used here). Not
 /// owned: the run loop keeps them alive. `npt` must be the Vm's MmuNotifier
 /// (vm->set_mmu_notifier(npt) once the Npt has its final address).
@@ -258,6 +273,8 @@ struct VmContext {
   SevOptions sev{};
   uint64_t ap_jump_table = 0;       ///< SEV-ES AP jump table GPA (per VM, sev->ap_jump_table)
   MmioHandler* mmio = nullptr;      ///< in-kernel MMIO devices (not owned); nullptr = none
+  /// SNP: the AMD-SP channel for guest requests (not owned); nullptr = none (KVM_RUN -EINVAL).
+  GuestRequestChannel* guest_requests = nullptr;
 };
 
 /// The input of one exit: the VM, the vCPU and the host-side copy of its VMCB (read after
@@ -322,6 +339,7 @@ enum class ExitPath : uint8_t {
   kGhcbStringIoKernel,  ///< string IOIO through the scratch area, in-kernel device; units
   kGhcbStringIoExit,    ///< string IOIO through the scratch area: KVM_EXIT_IO; units
   kGhcbUnsupported,   ///< UNSUPPORTED_EVENT or an impossible input: KVM_RUN -EINVAL
+  kGhcbGuestRequest,  ///< SNP guest request forwarded to the AMD-SP and answered
   kWriteTrap,         ///< SEV-ES EFER/CR0/CR4/CR8 write trap: new value recorded, resume
   kCount,
 };

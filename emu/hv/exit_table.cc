@@ -197,6 +197,7 @@ const char* exit_path_name(ExitPath p) {
       "ghcb-string-io-kernel",
       "ghcb-string-io-exit",
       "ghcb-unsupported",
+      "ghcb-guest-request",
       "write-trap",
   };
   const auto i = static_cast<size_t>(p);

@@ -86,11 +86,13 @@ ExitOutcome dispatch(ExitContext& ctx, uint64_t code) {
     }
     case NaeExitCode::kPsc:
       return psc_ghcb_begin(ctx);
-    case NaeExitCode::kApCreation:
     case NaeExitCode::kGuestRequest:
+      return ghcb_guest_request(ctx, false);
     case NaeExitCode::kExtGuestRequest:
-      // UNCONFIRMED answer: AP creation and the firmware guest requests are not modelled yet;
-      // answered as KVM answers a failed AP creation, malformed input (2, 5).
+      return ghcb_guest_request(ctx, true);
+    case NaeExitCode::kApCreation:
+      // UNCONFIRMED answer: AP creation is not modelled yet; answered as KVM answers a failed
+      // AP creation, malformed input (2, 5).
       return ghcb_error(ctx, ghcb::malformed(ghcb::GhcbErrorCode::kInvalidInput,
                                              "event not supported by this hypervisor model yet"));
     case NaeExitCode::kUnsupportedEvent:  // [L] vcpu_unimpl, KVM_RUN -EINVAL

@@ -29,6 +29,7 @@
 //     vmcb_init.cc        create_permission_maps(), init_vmcb(), init_long_mode_save_area()
 //     ghcb_msr.cc         SVM_EXIT_VMGEXIT: the GHCB MSR protocol (SEV-ES / SNP)
 //     ghcb_nae.cc         GHCB-page VMGEXIT: map, validate, one handler per NAE event
+//     ghcb_guest_request.cc  SNP (EXT_)GUEST_REQUEST through GuestRequestChannel (the AMD-SP)
 //     ghcb_io.cc          string IOIO and MMIO through the scratch area; GHCB completions
 //     ghcb_psc.cc         page state change (MSR and GHCB forms) as KVM_HC_MAP_GPA_RANGE
 //     ghcb_map.cc         the GHCB mapping: response, scratch copy, write-back; SIPI wake-up

@@ -17,6 +17,7 @@
 //   psp.cc         Psp: the hypervisor's AMD-SP driver (command buffers, cycles of a command)
 //   gmem_hooks.cc  SnpGmemHooks: sev_gmem_prepare / sev_gmem_invalidate / the RMP-fault fix-up
 //   snp_launch.cc  KVM_SEV_SNP_LAUNCH_START / _UPDATE / _FINISH
+//   guest_request.cc  SnpGuestRequests: SNP_GUEST_REQUEST for the hypervisor's NAE handler
 //
 // SNP guests (PLATFORM-FACTS 8.10, 4.9 [L] KVM sev.c): the VM gets an ASID below the CPU's
 // minimum SEV ASID, a firmware context (SNP_GCTX_CREATE, LAUNCH_START, ACTIVATE), its launch
@@ -102,6 +103,7 @@ class VirtualMachine;
 class Hypervisor;
 class Psp;
 class SnpGmemHooks;
+class SnpGuestRequests;
 
 /// One vCPU, bound to one machine core.
 class Vcpu {
@@ -193,11 +195,15 @@ class VirtualMachine {
   cpu::Core* host_core();
   hv::KvmResult<void> snp_launch_vmsa(Vcpu& vcpu);
   void snp_decommission();  // SNP_DECOMMISSION + reclaim of the context page (teardown, failures)
+  hv::KvmResult<void> snp_guest_req_init();  // the guest-request bounce pages
+  void snp_guest_req_free();
   friend class SnpGmemHooks;
+  friend class SnpGuestRequests;
   Hypervisor& hyp_;
   Machine& machine_;
   hv::PagePool& hv_pool_;
   std::unique_ptr<SnpGmemHooks> gmem_hooks_;  // SNP: the RMP side of guest_memfd
+  std::unique_ptr<SnpGuestRequests> guest_requests_;  // SNP: after LAUNCH_START
   Hpa gctx_{};                                      // SNP: the firmware context page
   enum class SnpStage : uint8_t { kNone, kStarted, kFinished } snp_stage_ = SnpStage::kNone;
   cpu::Core* serving_ = nullptr;  // the core of the vCPU whose exit is being handled

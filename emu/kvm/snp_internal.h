@@ -33,4 +33,20 @@ class SnpGmemHooks final : public hv::GmemArchHooks {
   std::vector<Pfn> leaked_;
 };
 
+/// The AMD-SP channel of one SNP VM's guest requests ([L] KVM sev.c snp_guest_req_init /
+/// snp_handle_guest_req): a request bounce page the hypervisor owns and a response page made
+/// firmware-owned in the RMP; SNP_GUEST_REQUEST is issued on the core of the vCPU being served.
+class SnpGuestRequests final : public hv::GuestRequestChannel {
+ public:
+  SnpGuestRequests(VirtualMachine& vm, Hpa request_page, Hpa response_page)
+      : vm_(vm), request_(request_page), response_(response_page) {}
+  Result guest_request(std::span<const uint8_t> request, std::span<uint8_t> response) override;
+  Hpa request_page() const { return request_; }
+  Hpa response_page() const { return response_; }
+
+ private:
+  VirtualMachine& vm_;
+  Hpa request_, response_;
+};
+
 }  // namespace snpemu::kvm

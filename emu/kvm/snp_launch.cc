@@ -64,6 +64,7 @@ hv::KvmResult<void> VirtualMachine::snp_launch_start(const SnpLaunchStart& args)
   start.gosvw = args.gosvw;
   auto r = psp->command(fw::CommandId::kSnpLaunchStart, bytes_of(start), *core);
   if (r) r = psp->command(fw::CommandId::kSnpActivate, bytes_of(fw::CmdActivate{gctx, asid_}), *core);
+  if (r) r = snp_guest_req_init();
   if (!r) {
     snp_decommission();
     return r;
@@ -193,6 +194,7 @@ hv::KvmResult<void> VirtualMachine::snp_launch_finish(const SnpLaunchFinish& arg
 }
 
 void VirtualMachine::snp_decommission() {
+  snp_guest_req_free();
   if (gctx_.value == 0) return;
   Psp* psp = hyp_.psp();
   cpu::Core* core = host_core();

@@ -12,6 +12,7 @@
 #include "base/hex.h"
 #include "emu/kvm/kvm.h"
 #include "emu/memcrypt/memcrypt.h"
+#include "firmware/firmware.h"
 
 namespace snpemu::kvm {
 namespace {
@@ -222,6 +223,56 @@ TEST(SnpKvm, TeardownReturnsEveryPageToTheHypervisor) {
   EXPECT_FALSE(h.entry(gctx).assigned) << "context page reclaimed";
   EXPECT_FALSE(h.entry(vmsa).assigned) << "VMSA page made shared";
   EXPECT_TRUE(h.machine->firmware()->check_invariants().empty());
+}
+
+// A guest request through the VM's AMD-SP channel (what the hypervisor's GUEST_REQUEST handler
+// calls): sealed under VMPCK0 from the launched secrets page (read back by decrypting it with
+// the ASID's key, as only the guest could), answered with a report that carries the report data
+// and the launch digest and verifies against the model VCEK; a replay is refused by the
+// firmware's sequence check and reported as a firmware status.
+TEST(SnpKvm, GuestRequestChannelAnswersWithASignedReport) {
+  Host h;
+  auto vm = h.vm(hv::VmType::kSnp);
+  ASSERT_TRUE(vm);
+  make_private(*vm);
+  ASSERT_TRUE(vm->snp_launch_start(SnpLaunchStart{}).has_value());
+  ASSERT_TRUE(vm->snp_launch_update(SnpLaunchUpdate{.gfn_start = Gfn{0x80}, .pages = 1, .type = fw::PageType::kSecrets,
+                                                    .source = {}})
+                  .has_value());
+  ASSERT_TRUE(vm->vcpu(0).set_vmsa(start_vmsa()).has_value());
+  ASSERT_TRUE(vm->snp_launch_finish(SnpLaunchFinish{}).has_value());
+  ASSERT_NE(vm->context().guest_requests, nullptr);
+  const Pfn secrets_pfn = *vm->vm().private_backing(Gfn{0x80});
+  std::vector<uint8_t> secrets = h.read(Hpa{secrets_pfn.value << kPageShift}, kPageSize);
+  memcrypt::apply(*h.machine->keys().key(vm->asid()), secrets_pfn.value << kPageShift, secrets);
+  auto page = fw::parse_secrets_page(secrets);
+  ASSERT_TRUE(page.has_value()) << page.error().message;
+  const fw::Vmpck vmpck0 = page->vmpck[0];
+
+  fw::MsgReportReq req{};
+  for (int i = 0; i < 64; ++i) req.report_data[i] = static_cast<uint8_t>(i);
+  auto sealed = fw::seal_message(vmpck0, fw::MsgType::kReportReq, 1, 1, 0, fw::serialize_report_req(req));
+  ASSERT_TRUE(sealed.has_value()) << sealed.error().message;
+  std::vector<uint8_t> request(kPageSize, 0), response(kPageSize, 0);
+  std::copy(sealed->begin(), sealed->end(), request.begin());
+  const hv::GuestRequestChannel::Result r = vm->context().guest_requests->guest_request(request, response);
+  ASSERT_TRUE(r.issued);
+  ASSERT_EQ(r.fw_error, 0u) << r.message;
+  auto opened = fw::open_message(vmpck0, response);
+  ASSERT_TRUE(opened.has_value()) << opened.error().message;
+  EXPECT_EQ(opened->header.msg_seqno, 2u);
+  EXPECT_EQ(opened->header.msg_type, static_cast<uint8_t>(fw::MsgType::kReportRsp));
+  auto rsp = fw::parse_report_rsp(opened->payload);
+  ASSERT_TRUE(rsp.has_value()) << rsp.error().message;
+  EXPECT_EQ(rsp->status, 0u);
+  EXPECT_EQ(rsp->report.report_data, req.report_data);
+  EXPECT_EQ(rsp->report.measurement, vm->snp_context()->digest.digest());
+  const auto bytes = fw::serialize_report(rsp->report);
+  EXPECT_TRUE(fw::verify_report_signature(bytes, h.machine->firmware()->vcek().public_key()).has_value());
+
+  const hv::GuestRequestChannel::Result replay = vm->context().guest_requests->guest_request(request, response);
+  EXPECT_TRUE(replay.issued);
+  EXPECT_NE(replay.fw_error, 0u) << "a replayed sequence number must be refused";
 }
 
 }  // namespace
