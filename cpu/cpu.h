@@ -18,6 +18,7 @@
 //   cpu/world_switch.cc  SVM: VMRUN, #VMEXIT, VMLOAD, VMSAVE, STGI, CLGI (instruction and
 //                        host-instruction paths), event injection, EXITINTINFO
 //   cpu/intercept.cc     SVM: which instruction, exception and interrupt exits to the host
+//   cpu/vmsa_rmp.cc      SEV-SNP: VMRUN's RMP checks of the VMSA page, its in-use marking
 //   cpu/predecode.h      the predecode cache (decoded instructions keyed by physical address)
 //   cpu/decode/          opcode tables and the decoder
 //   cpu/insn/            instruction semantics, one family per file
@@ -359,6 +360,19 @@ class Core {
   /// Guest-mode interrupt checks at an instruction boundary (INTR intercept, V_IRQ).
   std::optional<StopReason> guest_interrupt_check(bool shadow);
   void leave_guest_mode();
+  /// translate_full() in parts (cpu/paging.cc): the TLB-hit test of a guest access with nested
+  /// and guest paging on, the walk path, and what follows the translation of a guest access.
+  bool guest_tlb_hit(uint64_t linear, const mmu::Access& a, mmu::Translation& out);
+  std::expected<mmu::Translation, Fault> translate_walk(uint64_t linear, LinearAccess access,
+                                                        const mmu::Access& a, uint64_t* bus_error,
+                                                        bool rmp_check);
+  std::optional<Fault> guest_access_checks(const mmu::Translation& t, mmu::AccessKind kind, bool user,
+                                           bool walked, bool rmp_check);
+  /// SEV-SNP (cpu/vmsa_rmp.cc; config_.rmp set): the RMP rules of the VMSA at `vmsa_pa` for a
+  /// guest of `asid`; marking the VMSA in use at VMRUN and clearing it at #VMEXIT.
+  svm::VmrunCheck snp_vmsa_check(uint64_t vmsa_pa, Asid asid) const;
+  void mark_vmsa_running(uint64_t vmsa_pa);
+  void release_vmsa();
 
   CpuBus& bus_;
   CoreConfig config_;
@@ -377,6 +391,7 @@ class Core {
   // EXITINTINFO of the exit being taken: the event whose delivery was interrupted.
   svm::Event pending_exit_int_info_{};
   svm::VmrunCheck last_vmrun_check_ = svm::VmrunCheck::kOk;
+  std::optional<Pfn> running_vmsa_;  // SNP: the VMSA this core marked in use in the RMP
   std::optional<svm::SvmCaps> svm_caps_;  // from config_.cpuid, worked out at the first VMRUN
   // SEV memory encryption of the current guest run (CoreConfig::keys).
   bool sev_crypt_ = false;       // guest mode, SEV, keys modelled

@@ -147,10 +147,62 @@ Fault Core::rmp_fault(const rmp::Fault& f) {
   return Fault{Vector::kNestedPageFault, false, 0, 0};
 }
 
+// Guest mode with nested paging and guest paging on: the TLB's translation of `linear` if it
+// allows the access (what mmu::translate would return for it, without a walk), else false. A
+// miss or a refused hit takes translate_walk(), which looks up again, as mmu::translate does
+// for every call: the TLB's statistics and replacement see the same lookups either way.
+bool Core::guest_tlb_hit(uint64_t linear, const mmu::Access& a, mmu::Translation& out) {
+  const mmu::PagingRegs regs = paging_regs(state_);
+  const std::optional<mmu::Translation> e = tlb_.lookup(guest_.asid, mmu::Tlb::pcid_of(regs), linear);
+  if (!e) return false;
+  const bool needs_dirty = a.kind == mmu::AccessKind::kWrite && !e->dirty;
+  if (needs_dirty || mmu::check_rights(*e, regs, config_.paging, a) != 0) return false;
+  out = *e;
+  return true;
+}
+
+// The rest of a guest access after its translation `t` (a TLB hit, or a walk that read page-table
+// entries when `walked`): private or shared, and the RMP check of the access itself.
+std::optional<Fault> Core::guest_access_checks(const mmu::Translation& t, mmu::AccessKind kind, bool user,
+                                               bool walked, bool rmp_check) {
+  // Private or shared: the leaf's C-bit, except that fetches and every access with guest paging
+  // off are private in an SEV guest. APM vol 2, 15.34.5.
+  last_enc_ = t.encrypted || kind == mmu::AccessKind::kFetch || !(state_.cr0 & ctl::kCr0Pg);
+  if (config_.rmp == nullptr || !rmp_check) return std::nullopt;
+  // The RMP check of the access itself, on every access (the model does not cache its result in
+  // the TLB; it charges it only when the translation was filled by a walk).
+  rmp::GuestAccess ra;
+  ra.ctx = rmp::GuestContext{guest_.asid, guest_.vmpl};
+  ra.gpa = Gpa{t.gpa};
+  ra.hpa = Hpa{t.pa};
+  ra.type = rmp_type(kind);
+  ra.user = user;
+  // Only an SNP guest makes private accesses in the RMP's sense; every other guest's accesses
+  // are checked as shared (its pages must not be guest-owned).
+  ra.c_bit = guest_.snp && last_enc_;
+  ra.mapping = rmp_mapping(t.nested_size);
+  if (walked) charge(Cost::kRmpCheck);
+  const rmp::AccessResult r = rmp::check_guest_access(*config_.rmp, ra);
+  if (r.fault) return rmp_fault(*r.fault);
+  return std::nullopt;
+}
+
 std::expected<uint64_t, Fault> Core::translate(uint64_t linear, LinearAccess access, uint64_t* bus_error) {
   if (!nested_ && !(state_.cr0 & ctl::kCr0Pg) && config_.rmp == nullptr) {
     if (!is_canonical(linear)) return std::unexpected(gp(0));
     return linear;
+  }
+  // The common case of a guest with paging on, a TLB hit, without building the whole result.
+  if (nested_ && (state_.cr0 & ctl::kCr0Pg) && is_canonical(linear)) {
+    const mmu::Access a{access.kind, state_.cpl, access.implicit_supervisor};
+    mmu::Translation hit;
+    if (guest_tlb_hit(linear, a, hit)) {
+      if (auto f = guest_access_checks(hit, access.kind, a.is_user(), false, true)) return std::unexpected(*f);
+      return hit.pa;
+    }
+    auto t = translate_walk(linear, access, a, bus_error, true);
+    if (!t) return std::unexpected(t.error());
+    return t->pa;
   }
   auto t = translate_full(linear, access, bus_error);
   if (!t) return std::unexpected(t.error());
@@ -167,28 +219,27 @@ std::expected<mmu::Translation, Fault> Core::translate_full(uint64_t linear, Lin
     if (auto f = host_rmp_check(flat, access, linear)) return std::unexpected(*f);
     return flat;
   }
-  BusTableAccess tables(bus_);
   const mmu::Access a{access.kind, state_.cpl, access.implicit_supervisor};
+  // Guest with paging on: a TLB hit whose rights allow the access needs none of the 2-D walk
+  // machinery of translate_walk().
+  if (nested_ && (state_.cr0 & ctl::kCr0Pg)) {
+    mmu::Translation hit;
+    if (guest_tlb_hit(linear, a, hit)) {
+      if (auto f = guest_access_checks(hit, access.kind, a.is_user(), false, rmp_check)) return std::unexpected(*f);
+      return hit;
+    }
+  }
+  return translate_walk(linear, access, a, bus_error, rmp_check);
+}
+
+std::expected<mmu::Translation, Fault> Core::translate_walk(uint64_t linear, LinearAccess access,
+                                                            const mmu::Access& a, uint64_t* bus_error,
+                                                            bool rmp_check) {
+  BusTableAccess tables(bus_);
   std::expected<mmu::Translation, mmu::Fault> t;
   const bool rmp_on = guest_active_ && config_.rmp != nullptr;
   uint64_t entry_checks = 0;
-  // Guest with paging on: a TLB hit whose rights allow the access needs none of the 2-D walk
-  // machinery below (what mmu::translate would return for it; a miss or a refused hit takes the
-  // full path, which looks up again).
-  bool hit = false;
-  if (nested_ && (state_.cr0 & ctl::kCr0Pg)) {
-    const mmu::PagingRegs regs = paging_regs(state_);
-    if (auto e = tlb_.lookup(guest_.asid, mmu::Tlb::pcid_of(regs), linear)) {
-      const bool needs_dirty = access.kind == mmu::AccessKind::kWrite && !e->dirty;
-      if (!needs_dirty && mmu::check_rights(*e, regs, config_.paging, a) == 0) {
-        t = *e;
-        hit = true;
-      }
-    }
-  }
-  if (hit) {
-    // t is set.
-  } else if (!nested_) {
+  if (!nested_) {
     t = mmu::translate(tlb_, tables, paging_regs(state_), config_.paging, current_asid(), linear, a);
   } else {
     // SVM nested paging: every guest-physical address, the guest's table entries included, is
@@ -221,28 +272,13 @@ std::expected<mmu::Translation, Fault> Core::translate_full(uint64_t linear, Lin
   for (uint64_t i = 0; i < tables.reads; ++i) charge(Cost::kWalkStep);
   for (uint64_t i = 0; i < entry_checks; ++i) charge(Cost::kRmpCheck);
   if (t) {
-    // Private or shared: the leaf's C-bit, except that fetches and every access with guest
-    // paging off are private in an SEV guest. APM vol 2, 15.34.5.
-    last_enc_ = t->encrypted || access.kind == mmu::AccessKind::kFetch || !(state_.cr0 & ctl::kCr0Pg);
     if (!guest_active_) {
+      last_enc_ = t->encrypted || access.kind == mmu::AccessKind::kFetch || !(state_.cr0 & ctl::kCr0Pg);
       if (auto hf = host_rmp_check(*t, access, linear)) return std::unexpected(*hf);
+      return *t;
     }
-    if (rmp_on && rmp_check) {
-      // The RMP check of the access itself, on every access (the model does not cache its
-      // result in the TLB; it charges it only when the translation was filled by a walk).
-      rmp::GuestAccess ra;
-      ra.ctx = rmp::GuestContext{guest_.asid, guest_.vmpl};
-      ra.gpa = Gpa{t->gpa};
-      ra.hpa = Hpa{t->pa};
-      ra.type = rmp_type(access.kind);
-      ra.user = a.is_user();
-      // Only an SNP guest makes private accesses in the RMP's sense; every other guest's
-      // accesses are checked as shared (its pages must not be guest-owned).
-      ra.c_bit = guest_.snp && last_enc_;
-      ra.mapping = rmp_mapping(t->nested_size);
-      if (walked) charge(Cost::kRmpCheck);
-      const rmp::AccessResult r = rmp::check_guest_access(*config_.rmp, ra);
-      if (r.fault) return std::unexpected(rmp_fault(*r.fault));
+    if (auto f = guest_access_checks(*t, access.kind, a.is_user(), walked, rmp_on && rmp_check)) {
+      return std::unexpected(*f);
     }
     return *t;
   }
@@ -254,6 +290,15 @@ std::expected<mmu::Translation, Fault> Core::translate_full(uint64_t linear, Lin
       return std::unexpected(gp(0));
     case mmu::Fault::Kind::kNestedPageFault:
       npf_info1_ = f.error_code;
+      // ENC (PLATFORM-FACTS 4.8): in an SEV guest, guest table walks, fetches and accesses with
+      // guest paging off are private whatever the C-bit says (APM vol 2, 15.34.5); the MMU sets
+      // ENC for a final access through a C-bit leaf.
+      if (guest_active_ && guest_.sev &&
+          ((f.error_code & mmu::kNpfGuestPage) != 0 || access.kind == mmu::AccessKind::kFetch ||
+           !(state_.cr0 & ctl::kCr0Pg))) {
+        npf_info1_ |= mmu::kNpfEnc;
+      }
+      if (!guest_.sev) npf_info1_ &= ~mmu::kNpfEnc;  // no C-bit outside SEV guests
       npf_gpa_ = f.address;
       return std::unexpected(Fault{Vector::kNestedPageFault, false, 0, 0});
     case mmu::Fault::Kind::kVmmCommunication:

@@ -288,7 +288,10 @@ Core::Enter Core::enter_guest(uint64_t vmcb_pa, uint64_t host_next_rip) {
     if (vmsa_ok && crypt_on) memcrypt::apply(key, vmsa_pa, std::span(reinterpret_cast<uint8_t*>(&vmsa), sizeof vmsa));
   }
   const svm::VmrunGuestState gs = sev_es ? svm::guest_state_of(vmsa) : svm::guest_state_of(vmcb.save);
-  const svm::VmrunCheck check = vmsa_ok ? svm::check_vmrun(c, gs, caps) : svm::VmrunCheck::kVmsaPaInvalid;
+  svm::VmrunCheck check = vmsa_ok ? svm::check_vmrun(c, gs, caps) : svm::VmrunCheck::kVmsaPaInvalid;
+  // SEV-SNP: the VMSA page must be a VMSA of this guest in the RMP (cpu/vmsa_rmp.cc).
+  const bool snp = sev_es && (vmsa.sev_features & svm::sev_features::kSnpActive) != 0;
+  if (check == svm::VmrunCheck::kOk && snp && config_.rmp) check = snp_vmsa_check(vmsa_pa, Asid{c.asid});
   guest_ = GuestMode{};
   guest_.vmcb_pa = vmcb_pa;
   guest_.intercepts = c.intercepts;
@@ -330,7 +333,7 @@ Core::Enter Core::enter_guest(uint64_t vmcb_pa, uint64_t host_next_rip) {
   guest_.vmsa_pa = vmsa_pa;
   guest_.ghcb_gpa = c.ghcb_gpa;
   guest_.sev_features = sev_es ? vmsa.sev_features : 0;
-  guest_.snp = sev_es && (vmsa.sev_features & svm::sev_features::kSnpActive) != 0;
+  guest_.snp = snp;
   guest_.vmpl = Vmpl{sev_es ? vmsa.vmpl : uint8_t{0}};
   sev_crypt_ = crypt_on;
   guest_key_ = key;
@@ -346,6 +349,7 @@ Core::Enter Core::enter_guest(uint64_t vmcb_pa, uint64_t host_next_rip) {
   if (guest_.int_ctl & svm::int_ctl::kVIntrMasking) s.cr8 = guest_.int_ctl & svm::int_ctl::kVTprMask;
   s.interrupt_shadow = (c.int_state & svm::int_state::kInterruptShadow) != 0;
   guest_active_ = true;
+  if (snp && config_.rmp) mark_vmsa_running(vmsa_pa);
   nested_ = guest_.np;
   s.gif = true;  // VMRUN sets GIF. APM vol 2, 15.17
   // 5. TLB_CONTROL (APM vol 2, 15.16.1). UNCONFIRMED: a reserved value flushes nothing.
@@ -463,6 +467,7 @@ bool Core::vmexit(uint64_t exit_code, uint64_t info1, uint64_t info2, uint64_t n
 
 void Core::leave_guest_mode() {
   guest_active_ = false;
+  release_vmsa();
   nested_ = false;
   sev_crypt_ = false;
   last_enc_ = false;

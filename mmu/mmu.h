@@ -114,6 +114,7 @@ inline constexpr uint64_t kNpfRsvd = uint64_t{1} << 3;
 inline constexpr uint64_t kNpfFetch = uint64_t{1} << 4;
 inline constexpr uint64_t kNpfGuestFinal = uint64_t{1} << 32;
 inline constexpr uint64_t kNpfGuestPage = uint64_t{1} << 33;
+inline constexpr uint64_t kNpfEnc = uint64_t{1} << 34;  // the access was encrypted (C-bit)
 
 /// Page sizes a leaf entry can map.
 enum class PageSize : uint8_t { k4K = 0, k2M = 1, k1G = 2 };

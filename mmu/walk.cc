@@ -136,7 +136,14 @@ std::expected<Translation, Fault> walk_tables(TableAccess& tables, const PagingR
   if (final_nested != nullptr) {
     auto h = nested_walk(*final_nested->host_tables, final_nested->regs, final_nested->host_config,
                          t.pa, access.kind, NestedStage::kGuestFinal);
-    if (!h) return std::unexpected(h.error());
+    if (!h) {
+      // PLATFORM-FACTS 4.8 [L]: NPF bit 34 (ENC) reports an encrypted access, here the guest
+      // leaf's C-bit (KVM's SNP fault path reads it as "private" for every NPF, not only RMP
+      // faults: svm.c npf_interception). Accesses the core forces private add it there.
+      Fault f = h.error();
+      if (f.kind == Fault::Kind::kNestedPageFault && t.encrypted) f.error_code |= kNpfEnc;
+      return std::unexpected(f);
+    }
     out.pa = h->pa;
     out.size = h->size < t.size ? h->size : t.size;
     out.writable = t.writable && h->writable;

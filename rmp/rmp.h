@@ -543,8 +543,14 @@ constexpr bool private_access_allowed(const GuestAccess& a, RawRmpEntry e) {
 
 inline AccessResult check_guest_access(const Rmp& rmp, const GuestAccess& a) {
   const std::optional<RawRmpEntry> r = rmp.lookup(pfn_of(a.hpa));
-  if (a.c_bit && detail::private_access_allowed(a, r.value_or(RawRmpEntry{}))) [[likely]] {
-    return {RmpCheck::kGuestPrivate, std::nullopt};
+  if (a.c_bit) {
+    if (detail::private_access_allowed(a, r.value_or(RawRmpEntry{}))) [[likely]] {
+      return {RmpCheck::kGuestPrivate, std::nullopt};
+    }
+  } else if ((!r || (r->lo & raw::kAssigned) == 0) && !rmp.is_rmp_page(pfn_of(a.hpa))) [[likely]] {
+    // The shared rule's common outcome (check_guest_access_rules: refused only for an assigned
+    // entry or an RMP page): every access of a guest that is not SNP takes this path.
+    return {RmpCheck::kGuestShared, std::nullopt};
   }
   return detail::check_guest_access_rules(rmp, a);
 }

@@ -185,6 +185,14 @@ enum class VmrunCheck : uint8_t {
   kEventInjReservedType,  // see EventInjCheck
   kEventInjNotAnException,
   kEventInjImpossibleInMode,
+  // SEV-SNP (SEV_FEATURES.SNP_ACTIVE in the VMSA, SYSCFG.SNP_EN): the VMSA page's RMP entry,
+  // checked after every rule above (check_snp_vmsa; the order among them is UNCONFIRMED).
+  kSnpVmsaNotAssigned,    // no RMP entry covers the page, or it is not assigned
+  kSnpVmsaAsidMismatch,   // assigned to another ASID than the VMCB's
+  kSnpVmsaNot4K,          // a 2 MiB RMP entry (UNCONFIRMED)
+  kSnpVmsaNotValidated,   // Validated clear (UNCONFIRMED)
+  kSnpVmsaBitClear,       // the entry's VMSA bit clear
+  kSnpVmsaInUse,          // already the VMSA of a running vCPU (UNCONFIRMED)
 };
 
 /// Runs every VMRUN consistency check. APM vol 2 15.5.1; Linux kvm/svm/nested.c
@@ -193,6 +201,23 @@ VmrunCheck check_vmrun(const VmcbControlArea& control, const VmrunGuestState& gu
                        const SvmCaps& caps);
 /// Short text naming the rule, for traces and failure messages.
 std::string_view vmrun_check_name(VmrunCheck check);
+
+/// What VMRUN reads of an SNP guest's VMSA page in the RMP (the core fills it from rmp/; this
+/// package knows no RMP).
+struct VmsaRmpState {
+  bool covered = false;    // an RMP entry exists for the page
+  bool assigned = false;
+  bool page_2m = false;    // the entry is (part of) a 2 MiB RMP page
+  bool validated = false;
+  bool vmsa = false;       // the entry's VMSA bit
+  uint32_t asid = 0;
+  bool in_use = false;     // the page is the VMSA of a vCPU running now (RMP in-use marking)
+};
+
+/// VMRUN's RMP rules for the VMSA of an SNP guest of ASID `guest_asid`, in the enum's order:
+/// kOk or the first kSnpVmsa* rule broken. Sources and confidence at the definition
+/// (cpu/svm/vmrun_check.cc).
+VmrunCheck check_snp_vmsa(const VmsaRmpState& page, uint32_t guest_asid);
 
 /// True when every byte of a PAT value is a defined memory type (0, 1, 4, 5, 6, 7).
 bool pat_valid(uint64_t pat);

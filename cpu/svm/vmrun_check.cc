@@ -88,7 +88,7 @@ VmrunCheck check_controls(const VmcbControlArea& c, const SvmCaps& caps) {
   return VmrunCheck::kOk;
 }
 
-constexpr std::array<std::string_view, 30> kNames = {
+constexpr std::array<std::string_view, 36> kNames = {
     "ok",
     "EFER.SVME is zero",
     "CR0.CD is zero and CR0.NW is set",
@@ -119,8 +119,14 @@ constexpr std::array<std::string_view, 30> kNames = {
     "EVENTINJ with a reserved TYPE",
     "EVENTINJ exception with a vector that is not an exception",
     "EVENTINJ exception impossible in the guest's mode",
+    "SNP VMSA page not assigned in the RMP",
+    "SNP VMSA page assigned to another ASID",
+    "SNP VMSA page inside a 2 MiB RMP entry",
+    "SNP VMSA page not validated",
+    "SNP VMSA page without the RMP VMSA bit",
+    "SNP VMSA page in use by a running vCPU",
 };
-static_assert(kNames.size() == static_cast<size_t>(VmrunCheck::kEventInjImpossibleInMode) + 1);
+static_assert(kNames.size() == static_cast<size_t>(VmrunCheck::kSnpVmsaInUse) + 1);
 
 }  // namespace
 
@@ -178,6 +184,32 @@ VmrunCheck check_vmrun(const VmcbControlArea& control, const VmrunGuestState& gu
     case EventInjCheck::kImpossibleInMode:
       return VmrunCheck::kEventInjImpossibleInMode;
   }
+  return VmrunCheck::kOk;
+}
+
+// SEV-SNP: VMRUN of an SNP guest fails with VMEXIT_INVALID unless its VMSA page is a VMSA page
+// of this guest in the RMP. PLATFORM-FACTS 4.7 [AMD-eng]: "VMRUN with a VMSA page whose RMP
+// entry lacks the VMSA bit (or wrong owner) fails with VMEXIT_INVALID (-1)"; 9.2 [L]: KVM reads
+// no RMP before switching an AP's VMSA, "hardware VMRUN enforces the VMSA RMP state". The GPA is
+// not checked: KVM's launch VMSAs carry INITIAL_VMSA_GPA 0xFFFF_FFFF_F000 (Linux kvm/svm/sev.c
+// snp_launch_update_vmsa), a guest-created VMSA its own GPA.
+VmrunCheck check_snp_vmsa(const VmsaRmpState& page, uint32_t guest_asid) {
+  // Owner: assigned to the VMCB's ASID [AMD-eng "wrong owner"].
+  if (!page.covered || !page.assigned) return VmrunCheck::kSnpVmsaNotAssigned;
+  if (page.asid != guest_asid) return VmrunCheck::kSnpVmsaAsidMismatch;
+  // UNCONFIRMED: a VMSA is always a 4 KiB RMP page. KVM makes its VMSAs private at PG_LEVEL_4K
+  // and Linux guests RMPADJUST theirs with RMP_PG_SIZE_4K (PLATFORM-FACTS 4.6); that VMRUN
+  // refuses a VMSA inside a 2 MiB entry is this emulator's choice (rmp/ refuses the VMSA bit on
+  // a 2M RMPADJUST for the same reason).
+  if (page.page_2m) return VmrunCheck::kSnpVmsaNot4K;
+  // UNCONFIRMED: Validated required. Every VMSA a guest can run from has it: LAUNCH_FINISH
+  // makes launched VMSAs Guest-Valid, and a guest-created VMSA is validated private memory.
+  if (!page.validated) return VmrunCheck::kSnpVmsaNotValidated;
+  if (!page.vmsa) return VmrunCheck::kSnpVmsaBitClear;  // [AMD-eng] "lacks the VMSA bit"
+  // UNCONFIRMED: VMRUN marks its VMSA in use until #VMEXIT (PLATFORM-FACTS 4.3 [AMD-eng], the
+  // cause of RMPUPDATE's FAIL_INUSE); that a second VMRUN of the same VMSA (another core) fails
+  // instead of running one vCPU twice is this emulator's choice.
+  if (page.in_use) return VmrunCheck::kSnpVmsaInUse;
   return VmrunCheck::kOk;
 }
 

@@ -1,7 +1,8 @@
 // SEV-SNP on the core: the RMP checks on a guest's access path (#VC for an unvalidated private
 // page, NPF with the RMP bits for a page not assigned to the guest, VMPL permissions), PVALIDATE
 // and RMPADJUST executed by guest code, RMPUPDATE through the host-instruction path, and a
-// host write to a guest-owned page refused with the RMP #PF. PLATFORM-FACTS 4.4-4.7.
+// host write to a guest-owned page refused with the RMP #PF (PLATFORM-FACTS 4.4-4.7); VMRUN's
+// RMP rules for an SNP guest's VMSA and its in-use marking, one test per rule (SnpVmsaTest).
 #include <gtest/gtest.h>
 
 #include <optional>
@@ -44,6 +45,18 @@ class SnpTest : public SnpMachine, public SvmTestOn<MemoryBus> {
     gate(kGuestBase + 0x3000, 29, 0x4000);
     code({0xF3, 0x0F, 0x01, 0xD9}, kGuestBase + 0x4000);
     for (uint64_t gpa : {0x1000, 0x2000, 0x3000, 0x4000, 0x7000}) make_private(gpa, true);
+    for (uint64_t pa : {kVmsa, kVmsa1}) table->store(Pfn{pa >> 12}, vmsa_entry());
+  }
+  // A launched VMSA page as SNP_LAUNCH_FINISH leaves it: assigned to the guest at KVM's
+  // INITIAL_VMSA_GPA, 4 KiB, validated, VMSA bit (PLATFORM-FACTS 8.3 / 8.4).
+  static rmp::RmpEntry vmsa_entry() {
+    rmp::RmpEntry e;
+    e.assigned = true;
+    e.asid = Asid{kAsid};
+    e.gpa = Gpa{0xFFFFFFFFF000};
+    e.validated = true;
+    e.vmsa = true;
+    return e;
   }
   static CoreConfig config(rmp::Rmp* r) {
     CoreConfig c;
@@ -209,6 +222,123 @@ TEST_F(SnpTest, HostSnpInstructionsCheckPrivilege) {
   auto denied = core_.psmash(0x200000);
   ASSERT_FALSE(denied.has_value());
   EXPECT_EQ(denied.error(), gp(0)) << "CPL 3";
+}
+
+// ---- VMRUN's RMP checks of an SNP guest's VMSA (svm::check_snp_vmsa, cpu/vmsa_rmp.cc) ------
+
+class SnpVmsaTest : public SnpTest {
+ protected:
+  static constexpr Pfn kVmsaPfn{kVmsa >> 12};
+  SnpVmsaTest() {
+    code({0xF3, 0x0F, 0x01, 0xD9}, kGuestBase + 0x1000);  // vmgexit
+    bus_.poke(kVmsa, vmsa(0, 0x1000));
+    vmcb_.control.vmsa_pa = kVmsa;
+  }
+  // VMRUN through the host path; the check it reports. `entered`: whether the guest was entered.
+  svm::VmrunCheck vmrun_check(bool& entered) {
+    write_vmcb();
+    auto r = core_.vmrun(kVmcb);
+    EXPECT_TRUE(r.has_value()) << "VMRUN faulted";
+    entered = r.has_value() && *r;
+    return core_.last_vmrun_check();
+  }
+  // VMRUN must fail with VMEXIT_INVALID naming `rule`, without entering or marking the VMSA
+  // (`marked_elsewhere`: another core's run holds the mark).
+  void expect_invalid(svm::VmrunCheck rule, bool marked_elsewhere = false) {
+    bool entered = true;
+    const svm::VmrunCheck got = vmrun_check(entered);
+    EXPECT_EQ(got, rule) << "expected rule '" << svm::vmrun_check_name(rule) << "', got '"
+                         << svm::vmrun_check_name(got) << "' for VMSA entry "
+                         << table->entry(kVmsaPfn).to_string();
+    EXPECT_FALSE(entered);
+    EXPECT_FALSE(core_.in_guest());
+    EXPECT_EQ(read_vmcb().control.exit_code, svm::to_u64(ExitCode::kInvalid)) << "VMEXIT_INVALID (-1)";
+    EXPECT_EQ(table->vmsa_in_use(kVmsaPfn), marked_elsewhere) << "a failed VMRUN marks nothing in use";
+  }
+  void change_entry(auto&& edit) {
+    rmp::RmpEntry e = vmsa_entry();
+    edit(e);
+    table->store(kVmsaPfn, e);
+  }
+};
+
+TEST_F(SnpVmsaTest, LaunchedVmsaRunsAndIsInUseUntilVmexit) {
+  bool entered = false;
+  ASSERT_EQ(vmrun_check(entered), svm::VmrunCheck::kOk);
+  ASSERT_TRUE(entered);
+  EXPECT_TRUE(table->vmsa_in_use(kVmsaPfn)) << "VMRUN marks its VMSA in use (PLATFORM-FACTS 4.3)";
+  // What another core's RMPUPDATE of the running VMSA gets.
+  rmp::RmpStateView shared;
+  EXPECT_EQ(rmp::rmpupdate(*table, Hpa{kVmsa}, shared).rc, rmp::RmpRc::kFailInuse);
+  ASSERT_EQ(core_.run(1'000'000), StopReason::kVmexit);
+  ASSERT_EQ(read_vmcb().control.exit_code, svm::to_u64(ExitCode::kVmgexit));
+  EXPECT_FALSE(table->vmsa_in_use(kVmsaPfn)) << "#VMEXIT clears the in-use mark";
+  const auto r = core_.rmpupdate(kVmsa, shared);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->rc, rmp::RmpRc::kSuccess) << "the stopped vCPU's VMSA can be reclaimed: " << r->to_string();
+}
+
+TEST_F(SnpVmsaTest, UnassignedVmsaPageIsInvalid) {
+  table->store(kVmsaPfn, rmp::RmpEntry{});  // a hypervisor page
+  expect_invalid(svm::VmrunCheck::kSnpVmsaNotAssigned);
+}
+
+TEST_F(SnpVmsaTest, VmsaOfAnotherAsidIsInvalid) {
+  change_entry([](rmp::RmpEntry& e) { e.asid = Asid{kAsid + 1}; });
+  expect_invalid(svm::VmrunCheck::kSnpVmsaAsidMismatch);
+}
+
+TEST_F(SnpVmsaTest, VmsaInsideA2MRmpEntryIsInvalid) {
+  // The whole 2 MiB region as one 2M RMP page (the rmp/ model stores 512 equal entries).
+  for (uint64_t i = 0; i < 512; ++i) {
+    rmp::RmpEntry e = vmsa_entry();
+    e.page_size = rmp::PageSize::k2M;
+    e.gpa = Gpa{0x40000000 + (i << 12)};
+    table->store(Pfn{i}, e);
+  }
+  expect_invalid(svm::VmrunCheck::kSnpVmsaNot4K);
+}
+
+TEST_F(SnpVmsaTest, UnvalidatedVmsaIsInvalid) {
+  change_entry([](rmp::RmpEntry& e) { e.validated = false; });
+  expect_invalid(svm::VmrunCheck::kSnpVmsaNotValidated);
+}
+
+TEST_F(SnpVmsaTest, GuestPageWithoutVmsaBitIsInvalid) {
+  change_entry([](rmp::RmpEntry& e) { e.vmsa = false; });
+  expect_invalid(svm::VmrunCheck::kSnpVmsaBitClear);
+}
+
+TEST_F(SnpVmsaTest, VmsaRunningOnAnotherCoreIsInvalid) {
+  // A second core of the machine (same memory, same RMP) with its own host save area and VMCB.
+  constexpr uint64_t kHsave2 = 0x19000, kVmcb2 = 0x1A000;
+  Core other(bus_, config(&*table));
+  other.state() = core_.state();
+  other.state().msr.vm_hsave_pa = kHsave2;
+  write_vmcb();
+  bus_.poke(kVmcb2, vmcb_);
+  auto first = other.vmrun(kVmcb2);
+  ASSERT_TRUE(first.has_value() && *first) << svm::vmrun_check_name(other.last_vmrun_check());
+  expect_invalid(svm::VmrunCheck::kSnpVmsaInUse, /*marked_elsewhere=*/true);
+  ASSERT_EQ(other.run(1'000'000), StopReason::kVmexit);
+  bool entered = false;
+  EXPECT_EQ(vmrun_check(entered), svm::VmrunCheck::kOk) << "free again after the other core's #VMEXIT";
+  EXPECT_TRUE(entered);
+}
+
+TEST_F(SnpVmsaTest, SevEsGuestIgnoresTheRmpOfItsVmsa) {
+  // SEV-ES without SNP: the VMSA is an ordinary hypervisor page; no RMP rule applies.
+  table->store(kVmsaPfn, rmp::RmpEntry{});
+  code({0xF3, 0x0F, 0x01, 0xD9}, kGuestBase + 0x9000);  // vmgexit, in a hypervisor-owned page
+  auto es_only = vmsa(0, 0x9000);
+  es_only.sev_features = 0;
+  bus_.poke(kVmsa, es_only);
+  bool entered = false;
+  EXPECT_EQ(vmrun_check(entered), svm::VmrunCheck::kOk) << svm::vmrun_check_name(core_.last_vmrun_check());
+  ASSERT_TRUE(entered);
+  EXPECT_FALSE(table->vmsa_in_use(kVmsaPfn)) << "only SNP VMSAs are marked in use";
+  EXPECT_EQ(core_.run(1'000'000), StopReason::kVmexit);
+  EXPECT_EQ(read_vmcb().control.exit_code, svm::to_u64(ExitCode::kVmgexit));
 }
 
 }  // namespace
