@@ -9,6 +9,8 @@
 //   page_layout.h    PageType, kVmsaGpa, PageInfo, CpuidEntry, CpuidPage, SecretsPage
 //   command_layout.h CommandId, the decoded command buffers, PlatformStatusPage, GuestStatusPage
 //   msg_layout.h     MsgType, GuestMsgHeader, MsgReportReq/Rsp, MsgKeyReq/Rsp
+//   sev_command_layout.h  legacy SEV/SEV-ES wire buffers SevData* (psp-sev.h sev_data_*),
+//                    SEV policy bits, TMR and NV sizes
 //
 // Table of contents, grouped by the file that defines each part:
 //   status.cc        status_name, FwError (every error value in this package)
@@ -28,6 +30,8 @@
 //   secrets.cc       SecretsPage codec, VMPCK derivation from the platform seed
 //   vek.cc           derive_vek: the VM encryption key of a guest context from the platform seed
 //   policy.cc        GuestPolicy decode/encode and the SNP_LAUNCH_START policy checks
+//   sev_keys.cc      legacy SEV guests: derive_sev_guest_keys (VEK, TEK, TIK, MNONCE from the
+//                    platform seed and the handle), sev_launch_measurement (the HMAC)
 //   The mailbox (class Firmware, section "mailbox" at the end; needs Memory and the RMP):
 //   mailbox.cc       FirmwareConfig, Firmware::create (optionally with the memory controller's
 //                    key slots), command() dispatch, invariants, fingerprint
@@ -39,6 +43,13 @@
 //                    SNP_LAUNCH_FINISH
 //   pages.cc         RMP page-state predicates, SNP_PAGE_RECLAIM, SNP_PAGE_UNSMASH
 //   guest_request.cc SNP_GUEST_REQUEST (MSG_REPORT_REQ, MSG_KEY_REQ)
+//   Legacy SEV / SEV-ES guests (section "legacy SEV" in the mailbox section):
+//   sev_platform.cc  INIT, INIT_EX, SHUTDOWN, PLATFORM_STATUS, DF_FLUSH; the RMP rule for the
+//                    buffers of legacy commands once SNP is initialised
+//   sev_guest.cc     ACTIVATE (installs the guest's VEK in the ASID's key slot), DEACTIVATE
+//                    (removes it), DECOMMISSION, GUEST_STATUS
+//   sev_launch.cc    LAUNCH_START, LAUNCH_UPDATE_DATA / _VMSA (measure, encrypt in place),
+//                    LAUNCH_MEASURE, LAUNCH_FINISH
 //
 // Sources: PLATFORM-FACTS section 8 (which cites Linux psp-sev.h, asm/sev.h, KVM sev.c and
 // virtee/sev-snp-measure). Crypto is OpenSSL 3.0 libcrypto only. Every malformed input is answered
@@ -66,11 +77,13 @@
 #include "firmware/msg_layout.h"
 #include "firmware/page_layout.h"
 #include "firmware/report_layout.h"
+#include "firmware/sev_command_layout.h"
 #include "firmware/status_code.h"
 #include "rmp/rmp.h"
 
 struct evp_pkey_st;  // OpenSSL EVP_PKEY
 struct x509_st;      // OpenSSL X509
+struct evp_md_ctx_st;  // OpenSSL EVP_MD_CTX
 
 namespace snpemu::fw {
 
@@ -586,6 +599,37 @@ std::expected<void, FwError> check_launch_start_policy(uint64_t policy,
                                                        const PlatformPolicyConfig& platform,
                                                        bool ma_en);
 
+// ===== sev_keys.cc ============================================================================
+
+/// The keys of one legacy SEV guest. On hardware the firmware draws the VEK, and (without a
+/// guest-owner session) the TEK and TIK, from its random number generator; the model derives
+/// them deterministically by design (no host randomness), as for SNP's derive_vek:
+///   okm = HKDF-SHA-384(IKM = seed, salt = "snpemu legacy SEV",
+///                      info = "SEV guest keys v1" || u32le handle, L = 64)
+///   VEK = {lo = u64le(okm[0..7]), hi = u64le(okm[8..15])}, TEK = okm[16..31],
+///   TIK = okm[32..47], MNONCE = okm[48..63]
+/// Handles are never reused by one Firmware object, so every guest gets its own keys. Public
+/// for tests and offline tools (the hypervisor model must not call it). kBadLength if the seed
+/// is shorter than ModelVcek::kMinSeedSize.
+struct SevGuestKeys {
+  memcrypt::Key vek;
+  std::array<uint8_t, 16> tek{};
+  std::array<uint8_t, 16> tik{};
+  std::array<uint8_t, 16> mnonce{};  // the nonce LAUNCH_MEASURE reports
+};
+std::expected<SevGuestKeys, FwError> derive_sev_guest_keys(std::span<const uint8_t> platform_seed,
+                                                           uint32_t handle);
+
+/// The LAUNCH_MEASURE measurement (SEV API spec, LAUNCH_MEASURE):
+///   HMAC-SHA-256(key = TIK, 0x04 || API_MAJOR || API_MINOR || BUILD || u32le POLICY ||
+///                LD[32] || MNONCE[16])
+/// where LD is SHA-256 over everything LAUNCH_UPDATE_DATA and LAUNCH_UPDATE_VMSA measured, in
+/// command order. kCrypto on a libcrypto failure.
+std::expected<std::array<uint8_t, 32>, FwError> sev_launch_measurement(
+    const std::array<uint8_t, 16>& tik, uint8_t api_major, uint8_t api_minor, uint8_t build,
+    uint32_t policy, const std::array<uint8_t, 32>& launch_digest,
+    const std::array<uint8_t, 16>& mnonce);
+
 // ===== mailbox: mailbox.cc platform.cc gctx.cc launch.cc pages.cc guest_request.cc ============
 //
 // RMP page states the mailbox reads and writes (encodings of the SNP ABI page states in the
@@ -620,6 +664,48 @@ std::expected<void, FwError> check_launch_start_policy(uint64_t policy,
 enum class PlatformState : uint8_t { kUninit = 0, kInit = 1 };
 /// Guest context state (SNP ABI GSTATE_*; UNCONFIRMED numbering: INIT 0, LAUNCH 1, RUNNING 2).
 enum class GuestState : uint8_t { kInit = 0, kLaunch = 1, kRunning = 2 };
+
+// ----- legacy SEV (sev_platform.cc, sev_guest.cc, sev_launch.cc) -----
+// The legacy SEV API has its own platform state and guests named by a 32-bit handle instead of
+// a context page. Legacy guest memory is not in the RMP's guest states (SEV and SEV-ES guests
+// use hypervisor pages); once SNP is initialised, Linux puts every buffer a legacy command
+// writes (the command buffer of PLATFORM_STATUS, GUEST_STATUS, LAUNCH_START, LAUNCH_MEASURE; the
+// LAUNCH_MEASURE output; the LAUNCH_UPDATE_DATA / _VMSA range, which the firmware encrypts in
+// place) in the Firmware state before the command and reclaims it afterwards [L drivers/crypto/
+// ccp/sev-dev.c snp_populate_cmd_buf_desc_list, snp_map_cmd_buf_desc: rmp_mark_pages_firmware,
+// sev_cmd_buf_writable, snp_prep_cmd_buf: "Before command execution, the command buffer needs
+// to be put into the firmware-owned state"]. The model requires that state and answers
+// INVALID_PAGE_STATE otherwise (UNCONFIRMED status, chosen as for SNP_PLATFORM_STATUS's status
+// page). Before SNP_INIT the RMP is not consulted. ACTIVATE installs the guest's VEK in the key
+// slot of its ASID, DEACTIVATE removes it; the ASID is reusable after DF_FLUSH (either flush
+// command: one list of ASIDs waiting for a flush, UNCONFIRMED).
+
+/// Legacy platform state. PLATFORM-FACTS 8.1 [L psp-sev.h enum sev_state].
+enum class SevPlatformState : uint8_t { kUninit = 0, kInit = 1, kWorking = 2 };
+/// Legacy guest state (SEV API spec GSTATE; UNCONFIRMED numbering, from memory of the spec's
+/// table: UNINIT 0, LUPDATE 1, LSECRET 2, RUNNING 3, SUPDATE 4, RUPDATE 5, SENT 6).
+enum class SevGuestState : uint8_t {
+  kUninit = 0,
+  kLupdate = 1,
+  kLsecret = 2,
+  kRunning = 3,
+  kSupdate = 4,
+  kRupdate = 5,
+  kSent = 6,
+};
+
+/// The firmware's view of one legacy guest.
+struct SevGuestInfo {
+  uint32_t handle = 0;
+  uint32_t policy = 0;  // 32-bit SEV policy (sev_policy bits)
+  SevGuestState state = SevGuestState::kUninit;
+  Asid asid{};  // 0 while inactive
+  uint64_t measured_bytes = 0;     // bytes LAUNCH_UPDATE_DATA / _VMSA measured so far
+  std::array<uint8_t, 32> update_chain{};  // SHA-256 chain over the updates (fingerprint only)
+  uint32_t vmsa_count = 0;
+  std::array<uint8_t, 32> launch_digest{};  // LD, fixed at LAUNCH_MEASURE
+  std::array<uint8_t, 32> measurement{};    // written at LAUNCH_MEASURE
+};
 
 /// The platform facts of one machine's firmware (a runtime option of the model).
 struct FirmwareConfig {
@@ -707,8 +793,9 @@ class Firmware {
                                                  FirmwareConfig config,
                                                  memcrypt::KeyTable* keys = nullptr);
 
-  /// Executes one mailbox command. Unknown ids: INVALID_COMMAND; known SNP ids this model does
-  /// not implement (DBG, SWAP, CONFIG, ...): UNSUPPORTED (UNCONFIRMED). The buffer is read from
+  /// Executes one mailbox command. Unknown ids: INVALID_COMMAND; known ids this model does not
+  /// implement (SNP DBG, SWAP, CONFIG, ...; legacy PEK/PDH, LAUNCH_UPDATE_SECRET, SEND/RECEIVE,
+  /// DBG, ...): UNSUPPORTED (UNCONFIRMED). The buffer is read from
   /// host memory at `command_buffer`; a buffer outside RAM is INVALID_ADDRESS.
   Status command(CommandId id, Hpa command_buffer);
   /// Same with a raw id (from a trace or a fuzzer).
@@ -721,6 +808,11 @@ class Firmware {
   /// The context whose context page is `gctx`, or null.
   const GuestContextInfo* guest(Hpa gctx) const;
   size_t guest_count() const { return guests_.size(); }
+  /// Legacy SEV platform state and guests (section "legacy SEV" above).
+  SevPlatformState sev_platform_state() const { return sev_state_; }
+  /// The legacy guest with `handle`, or null.
+  const SevGuestInfo* sev_guest(uint32_t handle) const;
+  size_t sev_guest_count() const { return sev_guests_.size(); }
   /// The model VCEK (its public key verifies every report this firmware signs).
   const ModelVcek& vcek() const { return vcek_; }
   /// True if this firmware programs a KeyTable (memory encryption is modelled).
@@ -730,13 +822,15 @@ class Firmware {
   const std::string& last_error() const { return last_error_; }
   /// Work counters of the last command (the cycle-charging hook).
   const CommandWork& last_work() const { return work_; }
-  /// SHA-384 over all firmware state (platform and every context), for "a failed command changes
-  /// nothing" checks and trace state hashes.
+  /// SHA-384 over all firmware state (platform, every context, the legacy platform and every
+  /// legacy guest), for "a failed command changes nothing" checks and trace state hashes.
   Digest384 fingerprint() const;
   /// Cross-checks the firmware's state against the RMP: context pages in the Context state, no
   /// page both firmware-owned and launched into a guest, launched pages assigned to their
   /// guest's ASID, one context per ASID; with a KeyTable, the slot of every bound ASID holds its
-  /// guest's VEK. Returns the violations (empty when consistent).
+  /// guest's VEK; legacy guests only on an initialised legacy platform (WORKING exactly while
+  /// they exist), one guest per ASID across SNP and legacy guests, every active legacy guest's
+  /// slot holding its VEK. Returns the violations (empty when consistent).
   std::vector<std::string> check_invariants() const;
 
  private:
@@ -770,6 +864,36 @@ class Firmware {
   Status snp_page_unsmash(Hpa buf);
   // guest_request.cc
   Status snp_guest_request(Hpa buf);
+  // sev_platform.cc
+  Status sev_init(Hpa buf);
+  Status sev_init_ex(Hpa buf);
+  Status sev_init_common(uint32_t flags, uint64_t tmr_address, uint32_t tmr_len,
+                         std::string_view name);
+  Status sev_shutdown(Hpa buf);
+  Status sev_platform_status(Hpa buf);
+  Status sev_df_flush(Hpa buf);
+  // sev_guest.cc
+  Status sev_activate(Hpa buf);
+  Status sev_deactivate(Hpa buf);
+  Status sev_decommission(Hpa buf);
+  Status sev_guest_status(Hpa buf);
+  // sev_launch.cc
+  Status sev_launch_start(Hpa buf);
+  Status sev_launch_update_data(Hpa buf);
+  Status sev_launch_update_vmsa(Hpa buf);
+  Status sev_launch_update(Hpa buf, bool vmsa);
+  Status sev_launch_measure(Hpa buf);
+  Status sev_launch_finish(Hpa buf);
+  // Legacy helpers (sev_platform.cc).
+  Status require_sev_init();  // legacy platform INIT or WORKING
+  // The legacy guest `handle` in one of `states` (INVALID_GUEST / INVALID_GUEST_STATE).
+  std::expected<SevGuestInfo*, Status> live_sev_guest(uint32_t handle, std::string_view name,
+                                                      std::initializer_list<SevGuestState>);
+  // Once SNP is initialised: every page of [pa, pa + len) must be a Firmware page
+  // (INVALID_PAGE_STATE otherwise; INVALID_ADDRESS outside RAM or the RMP).
+  Status require_legacy_fw_pages(Hpa pa, uint64_t len, std::string_view what);
+  // The ASID `asid` is bound to some guest (SNP or legacy).
+  bool asid_in_use(uint32_t asid) const;
 
   // Helpers (mailbox.cc).
   Status fail(Status status, std::string message);
@@ -794,6 +918,20 @@ class Firmware {
   std::vector<uint64_t> asids_need_flush_;  // decommissioned, not yet DF_FLUSHed (sorted)
   std::vector<GuestContextInfo> guests_;    // in GCTX_CREATE order
   std::vector<memcrypt::Key> veks_;         // veks_[i] belongs to guests_[i]; never leaves here
+  // Legacy SEV.
+  struct SevSecrets {  // sev_secrets_[i] belongs to sev_guests_[i]; never leaves here
+    SevGuestKeys keys;
+    // SHA-256 state over the plaintext measured so far (LD). Never mutated once stored: each
+    // update stores a fresh context, so copies of a Firmware never share mutable state.
+    std::shared_ptr<evp_md_ctx_st> ld;
+  };
+  SevPlatformState sev_state_ = SevPlatformState::kUninit;
+  bool sev_es_enabled_ = false;  // INIT flags SEV_ES
+  uint64_t sev_tmr_address_ = 0;
+  uint32_t sev_tmr_len_ = 0;
+  uint32_t next_sev_handle_ = 1;  // never reset: handles (and so keys) are never reused
+  std::vector<SevGuestInfo> sev_guests_;
+  std::vector<SevSecrets> sev_secrets_;
   uint64_t next_guest_id_ = 1;
   std::string last_error_;
   CommandWork work_;

@@ -80,6 +80,13 @@ Status Firmware::snp_activate(Hpa buf) {
                                           " is bound to guest " + hex(other.gctx.value));
     }
   }
+  for (const SevGuestInfo& other : sev_guests_) {  // a legacy SEV guest (sev_guest.cc)
+    if (other.asid.value == asid) {
+      return fail(Status::kAsidOwned, "SNP_ACTIVATE: ASID " + std::to_string(asid) +
+                                          " is bound to legacy guest " +
+                                          std::to_string(other.handle));
+    }
+  }
   // PLATFORM-FACTS 8.9 DFFLUSH_REQUIRED: a decommissioned ASID is reusable only after DF_FLUSH.
   if (std::binary_search(asids_need_flush_.begin(), asids_need_flush_.end(), asid)) {
     return fail(Status::kDfflushRequired,
@@ -88,8 +95,8 @@ Status Firmware::snp_activate(Hpa buf) {
   if (keys_ != nullptr) {
     // The memory controller must have a slot for the ASID, and the slot must be free: only the
     // AMD-SP programs key slots, so a key the firmware did not install there belongs to a guest
-    // it does not know (a legacy SEV/SEV-ES guest). UNCONFIRMED: both statuses (INVALID_ASID,
-    // ASID_OWNED), chosen to match the checks above.
+    // it does not track (legacy guests are checked above). UNCONFIRMED: both statuses
+    // (INVALID_ASID, ASID_OWNED), chosen to match the checks above.
     if (asid > keys_->max_asid()) {
       return fail(Status::kInvalidAsid, "SNP_ACTIVATE: ASID " + std::to_string(asid) +
                                             " has no key slot (memory controller slots 0.." +

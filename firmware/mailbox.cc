@@ -1,6 +1,7 @@
 // firmware/mailbox.cc: the AMD-SP mailbox: construction, command dispatch, state fingerprint and
 // the invariants between the firmware's state and the RMP. Handlers live in platform.cc,
-// gctx.cc, launch.cc, pages.cc and guest_request.cc.
+// gctx.cc, launch.cc, pages.cc and guest_request.cc (SNP), and sev_platform.cc, sev_guest.cc and
+// sev_launch.cc (legacy SEV / SEV-ES).
 #include <algorithm>
 #include <utility>
 
@@ -43,6 +44,21 @@ Firmware::Handler Firmware::handler_for(CommandId id) {
       {CommandId::kSnpLaunchFinish, &Firmware::snp_launch_finish},
       {CommandId::kSnpPageReclaim, &Firmware::snp_page_reclaim},
       {CommandId::kSnpPageUnsmash, &Firmware::snp_page_unsmash},
+      // Legacy SEV / SEV-ES (sev_platform.cc, sev_guest.cc, sev_launch.cc).
+      {CommandId::kInit, &Firmware::sev_init},
+      {CommandId::kShutdown, &Firmware::sev_shutdown},
+      {CommandId::kPlatformStatus, &Firmware::sev_platform_status},
+      {CommandId::kDfFlush, &Firmware::sev_df_flush},
+      {CommandId::kInitEx, &Firmware::sev_init_ex},
+      {CommandId::kDecommission, &Firmware::sev_decommission},
+      {CommandId::kActivate, &Firmware::sev_activate},
+      {CommandId::kDeactivate, &Firmware::sev_deactivate},
+      {CommandId::kGuestStatus, &Firmware::sev_guest_status},
+      {CommandId::kLaunchStart, &Firmware::sev_launch_start},
+      {CommandId::kLaunchUpdateData, &Firmware::sev_launch_update_data},
+      {CommandId::kLaunchUpdateVmsa, &Firmware::sev_launch_update_vmsa},
+      {CommandId::kLaunchMeasure, &Firmware::sev_launch_measure},
+      {CommandId::kLaunchFinish, &Firmware::sev_launch_finish},
   };
   for (const Row& row : kTable) {
     if (row.id == id) return row.handler;
@@ -155,6 +171,21 @@ Digest384 Firmware::fingerprint() const {
     const auto idb = serialize_id_block(g.id_block);
     put(idb.data(), idb.size());
   }
+  // Legacy SEV (the keys and the LD hash state are functions of the handle and update_chain).
+  put64(static_cast<uint64_t>(sev_state_) | (uint64_t{sev_es_enabled_} << 8));
+  put64(sev_tmr_address_);
+  put64(sev_tmr_len_);
+  put64(next_sev_handle_);
+  put64(sev_guests_.size());
+  for (const SevGuestInfo& g : sev_guests_) {
+    put64(g.handle | (uint64_t{g.policy} << 32));
+    put64(static_cast<uint64_t>(g.state) | (uint64_t{g.asid.value} << 8));
+    put64(g.measured_bytes);
+    put64(g.vmsa_count);
+    put(g.update_chain.data(), 32);
+    put(g.launch_digest.data(), 32);
+    put(g.measurement.data(), 32);
+  }
   return sha384(b);
 }
 
@@ -194,6 +225,37 @@ std::vector<std::string> Firmware::check_invariants() const {
         out.push_back(name + ": launched page " + hex(p.pfn.value << kPageShift) +
                       " lost Immutable before LAUNCH_FINISH");
       }
+    }
+  }
+  // Legacy SEV: guests only on an initialised platform, WORKING exactly while guests exist, one
+  // guest per ASID across both APIs, and every bound ASID's slot holding the guest's VEK.
+  if (sev_state_ == SevPlatformState::kUninit && !sev_guests_.empty()) {
+    out.push_back("legacy guests exist on an uninitialised legacy platform");
+  }
+  if (sev_state_ != SevPlatformState::kUninit &&
+      (sev_state_ == SevPlatformState::kWorking) != !sev_guests_.empty()) {
+    out.push_back("legacy platform state " + std::to_string(static_cast<int>(sev_state_)) +
+                  " with " + std::to_string(sev_guests_.size()) + " legacy guests");
+  }
+  for (size_t i = 0; i < sev_guests_.size(); ++i) {
+    const SevGuestInfo& g = sev_guests_[i];
+    const std::string name = "legacy guest " + std::to_string(g.handle);
+    if (g.state == SevGuestState::kUninit) out.push_back(name + ": in state UNINIT");
+    if (g.asid.value == 0) continue;
+    for (const GuestContextInfo& s : guests_) {
+      if (s.asid == g.asid) {
+        out.push_back(name + ": ASID " + std::to_string(g.asid.value) + " also bound to " +
+                      hex(s.gctx.value));
+      }
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (sev_guests_[j].asid == g.asid) {
+        out.push_back(name + ": ASID " + std::to_string(g.asid.value) + " bound twice");
+      }
+    }
+    if (keys_ != nullptr && keys_->key(g.asid) != sev_secrets_[i].keys.vek) {
+      out.push_back(name + ": key slot of ASID " + std::to_string(g.asid.value) +
+                    " does not hold the guest's VEK");
     }
   }
   return out;

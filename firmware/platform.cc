@@ -36,6 +36,13 @@ Status Firmware::init_common(const CmdInitEx& cmd) {
   if (state_ != PlatformState::kUninit) {
     return fail(Status::kInvalidPlatformState, "SNP_INIT: the platform is already initialised");
   }
+  // [L sev-dev.c _sev_platform_init_locked: "Legacy guests cannot be running while
+  // SNP_INIT(_EX) is executing", so Linux initialises SNP before legacy SEV]. UNCONFIRMED: the
+  // firmware refuses SNP_INIT while the legacy platform is initialised.
+  if (sev_state_ != SevPlatformState::kUninit) {
+    return fail(Status::kInvalidPlatformState,
+                "SNP_INIT: the legacy SEV platform is initialised (SHUTDOWN it first)");
+  }
   if (cmd.tio_en) return fail(Status::kUnsupported, "SNP_INIT_EX: SEV-TIO is not modelled");
   if (cmd.max_snp_asid > config_.max_asid) {  // UNCONFIRMED status
     return fail(Status::kInvalidParam, "SNP_INIT_EX: max_snp_asid " +

@@ -8,7 +8,10 @@
 // contents of every pool page are unchanged. Half of the inputs run with memory encryption (the
 // firmware programs a KeyTable), half without. One written exclusion: a CPUID
 // LAUNCH_UPDATE refused with INVALID_PARAM writes the corrected CPUID page back, as the spec says
-// (PLATFORM-FACTS 8.3), so that page's contents may change. Any violation traps.
+// (PLATFORM-FACTS 8.3), so that page's contents may change. Any violation traps. The legacy SEV /
+// SEV-ES commands (INIT ... LAUNCH_FINISH) are in the command list too, with typed buffers naming
+// handles 1..4; bit 6 of the prelude initialises the legacy platform instead of SNP.
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -26,6 +29,7 @@ using namespace snpemu::fw;
 
 constexpr uint64_t kPoolBase = 0x200000;
 constexpr uint64_t kPoolPages = 8;
+constexpr uint64_t kTmr = 0x3000000;  // the legacy SEV-ES TMR (2 MiB aligned, outside the pool)
 
 // Weighted: launch commands appear several times, SHUTDOWN once (it ends everything).
 constexpr CommandId kIds[] = {
@@ -40,6 +44,14 @@ constexpr CommandId kIds[] = {
     CommandId::kSnpGctxCreate,   CommandId::kSnpActivate,      CommandId::kSnpLaunchStart,
     CommandId::kSnpLaunchUpdate, CommandId::kSnpLaunchUpdate,  CommandId::kSnpInit,
     CommandId{0x0B0},            CommandId{0x7F},
+    // Legacy SEV / SEV-ES (sev_*.cc); LAUNCH_UPDATE_SECRET is UNSUPPORTED.
+    CommandId::kInit,              CommandId::kShutdown,          CommandId::kPlatformStatus,
+    CommandId::kDfFlush,           CommandId::kInitEx,            CommandId::kDecommission,
+    CommandId::kActivate,          CommandId::kDeactivate,        CommandId::kGuestStatus,
+    CommandId::kLaunchStart,       CommandId::kLaunchUpdateData,  CommandId::kLaunchUpdateVmsa,
+    CommandId::kLaunchMeasure,     CommandId::kLaunchUpdateSecret, CommandId::kLaunchFinish,
+    CommandId::kLaunchStart,       CommandId::kActivate,          CommandId::kLaunchUpdateData,
+    CommandId::kLaunchUpdateData,  CommandId::kLaunchUpdateVmsa,  CommandId::kLaunchMeasure,
 };
 
 void check(bool ok, const char* what) {
@@ -118,6 +130,13 @@ void hypervisor_step(test::Host& h, Reader& r) {
   }
 }
 
+template <class T>
+std::vector<uint8_t> wire(const T& v) {
+  std::vector<uint8_t> b(sizeof v);
+  std::memcpy(b.data(), &v, sizeof v);
+  return b;
+}
+
 // A well-formed buffer for `id` from a few input bytes (addresses from the pool, small ASIDs,
 // the fixture's policy); the caller uses it for 3 of 4 steps, raw random bytes otherwise.
 std::vector<uint8_t> typed_buffer(CommandId id, Reader& r, const std::vector<Hpa>& contexts) {
@@ -167,6 +186,32 @@ std::vector<uint8_t> typed_buffer(CommandId id, Reader& r, const std::vector<Hpa
     case CommandId::kSnpPageReclaim:
     case CommandId::kSnpPageUnsmash:
       return serialize((x & 1) ? CmdPageAddr{Hpa{kPoolBase}, true} : CmdPageAddr{a, false});
+    // Legacy commands name guests by handle (1..4: the first launches of the input).
+    case CommandId::kInit:
+      return wire(SevDataInit{x & 1u, 0, kTmr,
+                              (x & 2) ? uint32_t{kSnpTmrSize} : uint32_t{kSevTmrSize}});
+    case CommandId::kLaunchStart: {
+      SevDataLaunchStart ls;
+      ls.policy = (x & 1) ? sev_policy::kEs | sev_policy::kNoDbg : sev_policy::kNoKs;
+      if ((x & 0x80) != 0) ls.policy |= 1u << (x % 32);
+      return wire(ls);
+    }
+    case CommandId::kActivate:
+      return wire(SevDataActivate{1u + sel % 4, (x & 0x80) ? x : 1u + x % 3});
+    case CommandId::kLaunchUpdateData:
+    case CommandId::kLaunchUpdateVmsa: {
+      const bool vmsa = id == CommandId::kLaunchUpdateVmsa;
+      return wire(SevDataLaunchUpdate{1u + sel % 4, 0, vmsa ? b.value : b.value + (x & 0x30),
+                                      vmsa ? uint32_t{kPageSize} : 16u * (1 + x % 8)});
+    }
+    case CommandId::kLaunchMeasure:
+      return wire(SevDataLaunchMeasure{1u + sel % 4, 0, c.value, (x & 1) ? 48u : 0u});
+    case CommandId::kDecommission:
+    case CommandId::kDeactivate:
+    case CommandId::kLaunchFinish:
+      return wire(SevDataHandle{1u + sel % 4});
+    case CommandId::kGuestStatus:
+      return wire(SevDataGuestStatus{1u + sel % 4, 0, 0, 0});
     default:
       return serialize(CmdAddr{a});
   }
@@ -176,7 +221,9 @@ void command_step(test::Host& h, Reader& r, std::vector<Hpa>& contexts) {
   const uint8_t pick = r.u8();
   CommandId id = kIds[pick % std::size(kIds)];
   // SHUTDOWN ends every guest; keep it rare so that launches get far.
-  if ((id == CommandId::kSnpShutdown || id == CommandId::kSnpShutdownEx) && (pick & 0x30) != 0) {
+  if ((id == CommandId::kSnpShutdown || id == CommandId::kSnpShutdownEx ||
+       id == CommandId::kShutdown) &&
+      (pick & 0x30) != 0) {
     id = CommandId::kSnpDfFlush;
   }
   std::vector<uint8_t> buf;
@@ -190,8 +237,8 @@ void command_step(test::Host& h, Reader& r, std::vector<Hpa>& contexts) {
   const Status st = h.run(id, buf);
   if (st == Status::kSuccess) {
     // Remember context pages so that later typed buffers name live guests.
-    uint64_t gctx;
-    std::memcpy(&gctx, buf.data(), 8);
+    uint64_t gctx = 0;
+    std::memcpy(&gctx, buf.data(), std::min<size_t>(buf.size(), 8));  // legacy buffers: 4 bytes
     if (id == CommandId::kSnpGctxCreate && contexts.size() < 8) contexts.push_back(Hpa{gctx});
     if (id == CommandId::kSnpDecommission) std::erase(contexts, Hpa{gctx});
     return;
@@ -216,7 +263,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // (context page = last pool page, ASID 1); bit 7 of the prelude selects memory encryption.
   const uint8_t prelude = r.u8();
   test::Host h = (prelude & 0x80) != 0 ? test::Host::make_encrypted() : test::Host::make();
-  if ((prelude & 7) != 0) h.run(CommandId::kSnpInit);
+  // Bit 6: the legacy platform is initialised (with SEV-ES) instead of SNP.
+  if ((prelude & 0x40) != 0) {
+    h.run(CommandId::kInit, wire(SevDataInit{kSevInitFlagsSevEs, 0, kTmr, uint32_t{kSevTmrSize}}));
+  } else if ((prelude & 7) != 0) {
+    h.run(CommandId::kSnpInit);
+  }
   if ((prelude & 3) != 0 && h.start_guest(pool_page(kPoolPages - 1), Asid{1}) == Status::kSuccess) {
     contexts.push_back(pool_page(kPoolPages - 1));
   }

@@ -1,0 +1,185 @@
+// An SEV-ES guest launched with the legacy commands (test/firmware/sev_fixture.h launch_sev:
+// LAUNCH_START, ACTIVATE, LAUNCH_UPDATE_DATA for code, data and a zeroed output page,
+// LAUNCH_UPDATE_VMSA, LAUNCH_MEASURE, LAUNCH_FINISH) runs on a core whose CoreConfig::keys is the
+// KeyTable the firmware programmed at ACTIVATE, with SNP off (no RMP in the core config, no
+// SNP_INIT) and no SNP bit in SEV_FEATURES. The guest can only execute its code, read its data and
+// start from its VMSA if LAUNCH_UPDATE_* encrypted them with the key of its ASID at their
+// host-physical addresses; the hypervisor sees ciphertext. PLATFORM-FACTS 5.4, firmware.h
+// mailbox section ("legacy SEV").
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <span>
+#include <vector>
+
+#include "base/hex.h"
+#include "cpu/cpu.h"
+#include "cpu/svm/svm.h"
+#include "emu/memcrypt/memcrypt.h"
+#include "firmware/firmware.h"
+#include "test/firmware/mailbox_fixture.h"
+#include "test/firmware/sev_fixture.h"
+
+namespace snpemu::fw {
+namespace {
+
+using test::Host;
+
+// Host-physical layout (the fixture uses 0x1000 for command buffers and keeps the RMP in the
+// last MiB). The guest's GPA [0, 2 MiB) is mapped by the NPT to kGuestBase.
+constexpr uint64_t kHostCode = 0x2000, kHostStack = 0x8000;
+constexpr uint64_t kHsave = 0x30000, kVmcb = 0x31000, kIopm = 0x32000, kMsrpm = 0x35000;
+constexpr uint64_t kNpt = 0x40000;
+constexpr uint64_t kGuestBase = 0x200000;
+constexpr Hpa kVmsaHpa{0x500000};
+constexpr Asid kAsid{1};
+constexpr uint64_t kCodeGpa = 0x1000, kDataGpa = 0x5000, kOutGpa = 0x6000;
+constexpr uint64_t kValue = 0x1122334455667788;
+
+// The core's view of the fixture's RAM.
+class HostBus : public cpu::CpuBus {
+ public:
+  explicit HostBus(Memory& mem) : mem_(mem) {}
+  bool read(uint64_t pa, std::span<uint8_t> out) override {
+    return mem_.read(Hpa{pa}, out).has_value();
+  }
+  bool write(uint64_t pa, std::span<const uint8_t> in) override {
+    return mem_.write(Hpa{pa}, in).has_value();
+  }
+  cpu::IoResult io_in(uint16_t, uint8_t, uint32_t& value) override {
+    value = ~0u;
+    return cpu::IoResult::kDone;
+  }
+  cpu::IoResult io_out(uint16_t, uint8_t, uint32_t) override { return cpu::IoResult::kDone; }
+
+ private:
+  Memory& mem_;
+};
+
+template <class T>
+std::vector<uint8_t> page_of(const T& v) {
+  std::vector<uint8_t> page(kPageSize, 0);
+  std::memcpy(page.data(), &v, sizeof v);
+  return page;
+}
+
+class SevEsLaunchRun : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(test::sev_init(h_), Status::kSuccess) << h_.fw->last_error();
+    const cpu::ArchState g = cpu::long_mode_state(kCodeGpa, 0x8000);
+    // The guest (paging off: every access is private): copy its data to its output page, read
+    // it back, VMGEXIT.
+    std::vector<uint8_t> code = {
+        0x48, 0x8B, 0x04, 0x25, 0x00, 0x50, 0x00, 0x00,  // mov rax, [0x5000]
+        0x48, 0x89, 0x04, 0x25, 0x00, 0x60, 0x00, 0x00,  // mov [0x6000], rax
+        0x48, 0x8B, 0x1C, 0x25, 0x00, 0x60, 0x00, 0x00,  // mov rbx, [0x6000]
+        0xF3, 0x0F, 0x01, 0xD9,                          // vmgexit
+    };
+    code.resize(kPageSize, 0xF4);
+    std::vector<uint8_t> data(kPageSize, 0);
+    std::memcpy(data.data(), &kValue, 8);
+    svm::SevEsSaveArea a{};
+    a.cs = {0x08, g.seg[cpu::kCs].attrib, 0xFFFFFFFF, 0};
+    a.ds = a.es = a.ss = {0x10, 0xC93, 0xFFFFFFFF, 0};
+    a.efer = g.efer | cpu::ctl::kEferSvme;
+    a.cr0 = g.cr0;
+    a.cr4 = g.cr4;
+    a.rflags = 2;
+    a.rip = kCodeGpa;
+    a.rsp = 0x8000;
+    a.sev_features = 0;  // SEV-ES: no SNP_ACTIVE
+    a.g_pat = 0x0007040600070406;
+    vmsa_in_ = page_of(a);
+    test::SevImage image;
+    image.data = {{Hpa{kGuestBase + kCodeGpa}, code},
+                  {Hpa{kGuestBase + kDataGpa}, data},
+                  {Hpa{kGuestBase + kOutGpa}, std::vector<uint8_t>(kPageSize, 0)}};
+    image.vmsas = {{kVmsaHpa, vmsa_in_}};
+    const test::SevLaunch r = test::launch_sev(h_, test::kSevEsPolicy, kAsid, image);
+    ASSERT_EQ(r.status, Status::kSuccess) << command_name(r.failed) << ": " << h_.fw->last_error();
+    build_host();
+  }
+  // The hypervisor's part: NPT for GPA [0, 2 MiB), a VMCB for an SEV-ES guest with the VMSA.
+  void build_host() {
+    constexpr uint64_t kFlags = 0x7;  // P RW US
+    const uint64_t pdpt = kNpt + 0x1000, pd = kNpt + 0x2000, pt = kNpt + 0x3000;
+    poke(kNpt, pdpt | kFlags);
+    poke(pdpt, pd | kFlags);
+    poke(pd, pt | kFlags);
+    for (uint64_t i = 0; i < 512; ++i) poke(pt + 8 * i, (kGuestBase + (i << 12)) | kFlags);
+    const cpu::ArchState g = cpu::long_mode_state(kCodeGpa, 0x8000);
+    svm::Vmcb v{};
+    v.control.asid = kAsid.value;
+    v.control.iopm_base_pa = kIopm;
+    v.control.msrpm_base_pa = kMsrpm;
+    svm::set_intercept(v.control, svm::Intercept::kVmrun);
+    v.control.nested_ctl =
+        svm::nested_ctl::kNpEnable | svm::nested_ctl::kSevEnable | svm::nested_ctl::kSevEsEnable;
+    v.control.nested_cr3 = kNpt;
+    v.control.vmsa_pa = kVmsaHpa.value;
+    v.save.efer = g.efer | cpu::ctl::kEferSvme;
+    v.save.cr0 = g.cr0;
+    v.save.cr4 = g.cr4;
+    v.save.rflags = 2;
+    v.save.g_pat = 0x0007040600070406;
+    h_.write(Hpa{kVmcb}, page_of(v));
+  }
+  void poke(uint64_t hpa, uint64_t v) {
+    h_.write(Hpa{hpa}, std::span(reinterpret_cast<const uint8_t*>(&v), 8));
+  }
+  std::vector<uint8_t> decrypt(Hpa hpa, size_t size) {
+    std::vector<uint8_t> b = h_.read(hpa, size);
+    memcrypt::apply(*h_.keys->key(kAsid), hpa.value, b);
+    return b;
+  }
+
+  Host h_ = Host::make_encrypted();
+  std::vector<uint8_t> vmsa_in_;
+};
+
+TEST_F(SevEsLaunchRun, GuestRunsFromPagesLaunchUpdateEncrypted) {
+  if (HasFatalFailure()) return;
+  ASSERT_TRUE(h_.keys->key(kAsid).has_value()) << "ACTIVATE programmed no key";
+  HostBus bus(*h_.mem);
+  cpu::CoreConfig config;
+  config.keys = h_.keys.get();
+  config.rmp = nullptr;  // SNP off: a legacy SEV-ES guest
+  cpu::Core core(bus, config);
+  cpu::ArchState& host = core.state();
+  host = cpu::long_mode_state(kHostCode, kHostStack);
+  host.efer |= cpu::ctl::kEferSvme;
+  host.msr.vm_hsave_pa = kHsave;
+  auto entered = core.vmrun(kVmcb);
+  ASSERT_TRUE(entered.has_value()) << "VMRUN faulted, vector " << int(entered.error().vector);
+  ASSERT_TRUE(*entered) << "VMRUN refused the SEV-ES guest";
+  ASSERT_EQ(core.run(1'000'000), cpu::StopReason::kVmexit);
+  svm::Vmcb v{};
+  const auto raw_vmcb = h_.read(Hpa{kVmcb}, sizeof v);
+  std::memcpy(&v, raw_vmcb.data(), sizeof v);
+  ASSERT_EQ(v.control.exit_code, svm::to_u64(svm::ExitCode::kVmgexit))
+      << "expected the guest's VMGEXIT, got exit code " << hex(v.control.exit_code)
+      << " (garbage code means the key or address of the launch encryption is wrong)";
+  // The guest's registers, from its encrypted VMSA.
+  svm::SevEsSaveArea out{};
+  const auto vmsa = decrypt(kVmsaHpa, sizeof out);
+  std::memcpy(&out, vmsa.data(), sizeof out);
+  EXPECT_EQ(out.rax, kValue) << "rax: the guest read its launched data page at gpa 0x5000";
+  EXPECT_EQ(out.rbx, kValue) << "rbx: read back from its launched output page at gpa 0x6000";
+  EXPECT_EQ(out.rip, kCodeGpa + 28) << "rip after VMGEXIT";
+  // The hypervisor's view: ciphertext.
+  uint64_t raw_out = 0;
+  const auto out_page = h_.read(Hpa{kGuestBase + kOutGpa}, 8);
+  std::memcpy(&raw_out, out_page.data(), 8);
+  EXPECT_NE(raw_out, kValue) << "the hypervisor reads plaintext at hpa "
+                             << hex(kGuestBase + kOutGpa);
+  uint64_t raw_data = 0;
+  std::memcpy(&raw_data, h_.read(Hpa{kGuestBase + kDataGpa}, 8).data(), 8);
+  EXPECT_NE(raw_data, kValue) << "the launched data page is plaintext to the hypervisor";
+  uint64_t plain_out = 0;
+  std::memcpy(&plain_out, decrypt(Hpa{kGuestBase + kOutGpa}, 8).data(), 8);
+  EXPECT_EQ(plain_out, kValue) << "the guest's store at gpa 0x6000, decrypted with the slot key";
+}
+
+}  // namespace
+}  // namespace snpemu::fw
