@@ -10,6 +10,8 @@ load("@rules_cc//cc:defs.bzl", "cc_library")
 load("//test/guests:guest.bzl", "GUEST_CFLAGS")
 
 GHCB_GUEST_SRCS = [
+    "aes_gcm.c",
+    "attest.c",
     "call.c",
     "console.c",
     "idt.c",

@@ -39,6 +39,9 @@
  *   setup.c         GHCB set-up: C-bit clearing in the boot identity map (PDE split), SNP
  *                   page-state change, registration; console through plain OUT (#VC path);
  *                   termination
+ *   aes_gcm.c       AES-256 (forward cipher) and AES-256-GCM seal/open, integer-only
+ *   attest.c        SNP guest messages (SNP_GUEST_REQUEST NAE): the channel under a VMPCK with
+ *                   its sequence numbers, and the attestation report request
  *   (this header)   the GHCB layout, valid bitmap and set-field-and-valid-bit helpers
  */
 #ifndef SNPEMU_GHCB_GUEST_GHCB_GUEST_H_
@@ -568,6 +571,215 @@ void ghcb_native_cpuid(uint32_t fn, uint32_t subfn, uint32_t out[4]);
 uint64_t ghcb_native_read_cr3(void);
 void ghcb_native_write_cr3(uint64_t v);
 #endif
+
+/* =========================================================================== aes_gcm.c */
+/* AES-256 (FIPS-197) and AES-256-GCM with a 96-bit IV and a 128-bit tag (NIST SP 800-38D),
+ * integer-only (no SSE / AES-NI / PCLMUL) so it runs in a -mgeneral-regs-only guest. */
+
+#define GHCB_AES256_KEY_SIZE 32u
+#define GHCB_AES256_ROUND_KEY_WORDS 60u /* Nb * (Nr + 1) = 4 * 15 (FIPS-197 5.2) */
+#define GHCB_GCM_IV_SIZE 12u
+#define GHCB_GCM_TAG_SIZE 16u
+
+/* An expanded AES-256 key: the S-box (computed by ghcb_aes256_init from its FIPS-197 5.1.1
+ * definition) and the 60 round-key words, bytes little-endian in each word. */
+struct ghcb_aes256 {
+  uint8_t sbox[256];
+  uint32_t rk[GHCB_AES256_ROUND_KEY_WORDS];
+};
+void ghcb_aes256_init(struct ghcb_aes256* aes, const uint8_t key[GHCB_AES256_KEY_SIZE]);
+/* One block through the forward cipher (FIPS-197 5.1); in == out allowed. */
+void ghcb_aes256_encrypt_block(const struct ghcb_aes256* aes, const uint8_t in[16],
+                               uint8_t out[16]);
+/* GCM authenticated encryption: ciphertext[0..len) and the 16-byte tag. ciphertext may equal
+ * plaintext (in place); aad / plaintext may be NULL when their length is 0. */
+void ghcb_aes256_gcm_seal(const uint8_t key[GHCB_AES256_KEY_SIZE],
+                          const uint8_t iv[GHCB_GCM_IV_SIZE], const uint8_t* aad, size_t aad_len,
+                          const uint8_t* plaintext, size_t len, uint8_t* ciphertext,
+                          uint8_t tag[GHCB_GCM_TAG_SIZE]);
+/* GCM authenticated decryption: 1 and plaintext[0..len) when the tag verifies (constant-time
+ * compare); 0 and plaintext untouched otherwise. plaintext may equal ciphertext. */
+int ghcb_aes256_gcm_open(const uint8_t key[GHCB_AES256_KEY_SIZE],
+                         const uint8_t iv[GHCB_GCM_IV_SIZE], const uint8_t* aad, size_t aad_len,
+                         const uint8_t* ciphertext, size_t len,
+                         const uint8_t tag[GHCB_GCM_TAG_SIZE], uint8_t* plaintext);
+/* 1 iff a[0..n) == b[0..n); the time does not depend on where they differ. */
+int ghcb_tag_equal(const uint8_t* a, const uint8_t* b, size_t n);
+/* Zeroes n bytes through a volatile pointer (not optimised away). */
+void ghcb_secure_zero(void* p, size_t n);
+
+/* ============================================================================ attest.c */
+/* SNP guest messages through the GUEST_REQUEST NAE event (PLATFORM-FACTS 2.3, 2.6, 8.6-8.8;
+ * Linux drivers/virt/coco/sev-guest, arch/x86/coco/sev: facts only). The layouts below are
+ * checked against firmware/msg_layout.h and firmware/report_layout.h by
+ * test/ghcb_guest/attest_test.cc. */
+
+#define GHCB_EXIT_GUEST_REQUEST 0x80000011ull /* EXITINFO1 = request GPA, EXITINFO2 = response */
+
+#define GHCB_SNP_MSG_PAGE_SIZE 4096u
+#define GHCB_SNP_MSG_HDR_SIZE 0x60u
+#define GHCB_SNP_MSG_AAD_OFFSET 0x30u /* AAD = header bytes 0x30-0x5F */
+#define GHCB_SNP_MSG_MAX_PAYLOAD (GHCB_SNP_MSG_PAGE_SIZE - GHCB_SNP_MSG_HDR_SIZE)
+#define GHCB_SNP_AEAD_AES_256_GCM 1u
+#define GHCB_SNP_MSG_HDR_VERSION 1u
+#define GHCB_SNP_MSG_REPORT_REQ 5u
+#define GHCB_SNP_MSG_REPORT_RSP 6u
+#define GHCB_SNP_MSG_VERSION 1u
+#define GHCB_SNP_REPORT_SIZE 0x4A0u
+#define GHCB_SNP_REPORT_SIGNED_SIZE 0x2A0u
+#define GHCB_SNP_SIG_ALGO_ECDSA_P384_SHA384 1u
+
+/* Secrets page (PLATFORM-FACTS 8.8 [L] asm/sev.h): VMPCKn at 0x20 + 0x20 * n, 32 bytes each. */
+#define GHCB_SECRETS_VMPCK_OFFSET(n) (0x20u + 0x20u * (unsigned)(n))
+#define GHCB_VMPCK_SIZE 32u
+
+/* The 96-byte message header (PLATFORM-FACTS 8.7 [L] asm/sev.h snp_guest_msg_hdr). */
+struct ghcb_snp_msg_hdr {
+  uint8_t authtag[32]; /* the 16-byte GCM tag, then zeros */
+  uint64_t msg_seqno;
+  uint8_t rsvd1[8];
+  uint8_t algo;
+  uint8_t hdr_version;
+  uint16_t hdr_sz;
+  uint8_t msg_type;
+  uint8_t msg_version;
+  uint16_t msg_sz;
+  uint32_t rsvd2;
+  uint8_t msg_vmpck;
+  uint8_t rsvd3[35];
+};
+GHCB_STATIC_ASSERT(sizeof(struct ghcb_snp_msg_hdr) == GHCB_SNP_MSG_HDR_SIZE, "message header");
+GHCB_STATIC_ASSERT(offsetof(struct ghcb_snp_msg_hdr, algo) == GHCB_SNP_MSG_AAD_OFFSET, "AAD");
+GHCB_STATIC_ASSERT(offsetof(struct ghcb_snp_msg_hdr, msg_vmpck) == 0x3C, "msg_vmpck");
+
+/* MSG_REPORT_REQ payload (PLATFORM-FACTS 8.6). key_sel (bits 1:0: 0 any, 1 VCEK, 2 VLEK):
+ * UNCONFIRMED, from the SNP ABI via newer Linux; the Linux uapi copy read has rsvd[28] there.
+ * This library always sends 0, which reads the same under both layouts. */
+struct ghcb_snp_report_req {
+  uint8_t user_data[64];
+  uint32_t vmpl;
+  uint32_t key_sel;
+  uint8_t rsvd[24];
+};
+GHCB_STATIC_ASSERT(sizeof(struct ghcb_snp_report_req) == 96, "MSG_REPORT_REQ");
+
+/* MSG_REPORT_RSP payload: this 32-byte part, then the report when status is 0. */
+struct ghcb_snp_report_rsp {
+  uint32_t status;
+  uint32_t report_size;
+  uint8_t rsvd[24];
+};
+GHCB_STATIC_ASSERT(sizeof(struct ghcb_snp_report_rsp) == 0x20, "MSG_REPORT_RSP status part");
+
+/* The attestation report (PLATFORM-FACTS 8.6), field names as in firmware/report_layout.h. */
+struct ghcb_snp_report {
+  uint32_t version;
+  uint32_t guest_svn;
+  uint64_t policy;
+  uint8_t family_id[16];
+  uint8_t image_id[16];
+  uint32_t vmpl;
+  uint32_t signature_algo;
+  uint64_t platform_version;
+  uint64_t platform_info;
+  uint32_t flags;
+  uint32_t reserved0;
+  uint8_t report_data[64];
+  uint8_t measurement[48];
+  uint8_t host_data[32];
+  uint8_t id_key_digest[48];
+  uint8_t author_key_digest[48];
+  uint8_t report_id[32];
+  uint8_t report_id_ma[32];
+  uint64_t reported_tcb;
+  uint8_t cpuid_fam_id, cpuid_mod_id, cpuid_step;
+  uint8_t reserved1[21];
+  uint8_t chip_id[64];
+  uint64_t committed_tcb;
+  uint8_t current_build, current_minor, current_major, reserved2;
+  uint8_t committed_build, committed_minor, committed_major, reserved3;
+  uint64_t launch_tcb;
+  uint64_t launch_mit_vector;
+  uint64_t current_mit_vector;
+  uint8_t reserved4[152];
+  uint8_t signature[512]; /* R[72] at 0x2A0, S[72] at 0x2E8, little endian */
+};
+GHCB_STATIC_ASSERT(offsetof(struct ghcb_snp_report, report_data) == 0x50, "REPORT_DATA");
+GHCB_STATIC_ASSERT(offsetof(struct ghcb_snp_report, measurement) == 0x90, "MEASUREMENT");
+GHCB_STATIC_ASSERT(offsetof(struct ghcb_snp_report, chip_id) == 0x1A0, "CHIP_ID");
+GHCB_STATIC_ASSERT(offsetof(struct ghcb_snp_report, signature) == GHCB_SNP_REPORT_SIGNED_SIZE,
+                   "SIGNATURE");
+GHCB_STATIC_ASSERT(sizeof(struct ghcb_snp_report) == GHCB_SNP_REPORT_SIZE, "report size");
+
+/* Outcome of a guest message exchange; every failure has its own value. */
+enum ghcb_attest_result {
+  GHCB_ATTEST_OK = 0,
+  GHCB_ATTEST_BAD_ARGUMENT = 1,   /* NULL, vmpck_id > 3, pages unaligned / equal, payload size */
+  GHCB_ATTEST_UNSUPPORTED = 2,    /* no GHCB, or negotiated GHCB protocol < 2 */
+  GHCB_ATTEST_DISABLED = 3,       /* an earlier exchange failed after sending: key wiped */
+  GHCB_ATTEST_SEQNO_EXHAUSTED = 4,
+  GHCB_ATTEST_GHCB_CALL = 5,      /* ghcb_call failed (SW_EXITINFO1 != 0): ch->call_result */
+  GHCB_ATTEST_VMM_ERROR = 6,      /* SW_EXITINFO2[63:32] != 0: ch->exit_info_2 */
+  GHCB_ATTEST_FW_ERROR = 7,       /* SW_EXITINFO2[31:0] != 0 (firmware status) */
+  GHCB_ATTEST_RSP_SEQNO = 8,      /* response msg_seqno != request + 1 */
+  GHCB_ATTEST_RSP_TYPE = 9,       /* msg_type != request type + 1 */
+  GHCB_ATTEST_RSP_VERSION = 10,   /* msg_version != the request's */
+  GHCB_ATTEST_RSP_ALGO = 11,      /* algo != 1 */
+  GHCB_ATTEST_RSP_HDR_VERSION = 12,
+  GHCB_ATTEST_RSP_HDR_SZ = 13,    /* hdr_sz != 96 */
+  GHCB_ATTEST_RSP_VMPCK = 14,     /* msg_vmpck != the request's */
+  GHCB_ATTEST_RSP_MSG_SZ = 15,    /* msg_sz beyond the page */
+  GHCB_ATTEST_RSP_AUTH = 16,      /* AES-GCM tag mismatch */
+  GHCB_ATTEST_RSP_SHORT = 17,     /* payload shorter than the 32-byte status part */
+  GHCB_ATTEST_REPORT_STATUS = 18, /* MSG_REPORT_RSP status != 0: ch->report_status */
+  GHCB_ATTEST_REPORT_SIZE = 19,   /* report_size != 0x4A0 */
+  GHCB_ATTEST_REPORT_TRUNCATED = 20, /* msg_sz < 0x20 + report_size */
+};
+/* Short name of a result ("ok", "rsp_auth", ...); "unknown" for other values. */
+const char* ghcb_attest_result_name(enum ghcb_attest_result r);
+
+/* One VMPCK channel: the caller's private state for SNP_GUEST_REQUEST exchanges. Keep it in
+ * private (encrypted) memory; req_page / rsp_page are the two SHARED pages. */
+struct ghcb_snp_channel {
+  uint8_t vmpck[GHCB_VMPCK_SIZE]; /* private copy of VMPCK[vmpck_id]; zeroed once disabled */
+  uint8_t vmpck_id;               /* msg_vmpck, 0..3 */
+  uint8_t disabled;               /* 1 after a failure once a request was sent (IV reuse guard) */
+  uint64_t seqno;                 /* the stored counter: last sequence number used */
+  uint8_t* req_page;              /* shared request page as the guest addresses it */
+  uint64_t req_gpa;
+  uint8_t* rsp_page;              /* shared response page */
+  uint64_t rsp_gpa;
+  uint64_t exit_info_2;           /* SW_EXITINFO2 of the last exchange */
+  enum ghcb_result call_result;   /* ghcb_call's result of the last exchange */
+  uint32_t report_status;         /* MSG_REPORT_RSP status of the last report request */
+  uint8_t buf[GHCB_SNP_MSG_PAGE_SIZE]; /* private working copy of a message */
+};
+
+/* Fills `ch`: copies the 32-byte key, stored counter `seqno` (0 for a fresh launch), the
+ * shared pages (4 KiB aligned GPAs, different). GHCB_ATTEST_BAD_ARGUMENT otherwise. */
+enum ghcb_attest_result ghcb_snp_channel_init(struct ghcb_snp_channel* ch, const uint8_t* vmpck,
+                                              unsigned vmpck_id, uint64_t seqno, void* req_page,
+                                              uint64_t req_gpa, void* rsp_page, uint64_t rsp_gpa);
+/* One exchange (Linux snp_send_guest_request + verify_and_dec_payload): seals `payload` as
+ * message `type` / `version` with seqno = stored + 1 (IV = seqno LE, AAD = header 0x30-0x5F)
+ * into the request page, GUEST_REQUEST NAE, requires SW_EXITINFO2 == 0, advances the stored
+ * counter by 2, copies the response page into ch->buf (private) and checks its header (seqno
+ * + 1, type + 1, same version, algo 1, hdr_version 1, hdr_sz 96, same msg_vmpck, msg_sz within
+ * the page) before opening it. On success *rsp = the plaintext (inside ch->buf, valid until the
+ * next exchange) and *rsp_len = msg_sz. Any failure after the request went out (up to and
+ * including authentication) zeroes the key and disables the channel, as Linux's
+ * snp_disable_vmpck does (a resend would reuse the IV). */
+enum ghcb_attest_result ghcb_snp_guest_request(struct ghcb_ctx* ctx, struct ghcb_snp_channel* ch,
+                                               unsigned type, unsigned version,
+                                               const void* payload, size_t len,
+                                               const uint8_t** rsp, size_t* rsp_len);
+/* MSG_REPORT_REQ (version 1, key_sel 0) with `report_data` and `vmpl`; on success copies the
+ * 1184-byte report into `report` (untouched on failure). A non-zero response status is
+ * GHCB_ATTEST_REPORT_STATUS with the value in ch->report_status. These payload-level failures
+ * (RSP_SHORT, REPORT_*) come from an authentic response: the channel stays usable. */
+enum ghcb_attest_result ghcb_snp_get_report(struct ghcb_ctx* ctx, struct ghcb_snp_channel* ch,
+                                            const uint8_t report_data[64], uint32_t vmpl,
+                                            uint8_t report[GHCB_SNP_REPORT_SIZE]);
 
 #ifdef __cplusplus
 }

@@ -284,6 +284,20 @@ void FakeKvm::handle_ghcb(uint64_t gpa) {
     case ghcb::NaeExitCode::kPsc:
       resp = handle_psc(gpa, in, snap);
       break;
+    case ghcb::NaeExitCode::kGuestRequest: {
+      // KVM copies both pages through bounce pages: they must be shared (PLATFORM-FACTS 2.6).
+      for (uint64_t p : {in.sw_exit_info_1, in.sw_exit_info_2}) {
+        if (page(p).is_private) error("GUEST_REQUEST page " + hex(p) + " is private");
+      }
+      events_.push_back("guest_request req=" + hex(in.sw_exit_info_1) +
+                        " rsp=" + hex(in.sw_exit_info_2));
+      if (!opts_.guest_request) {
+        error("GUEST_REQUEST without a FakeKvmOptions::guest_request handler");
+        break;
+      }
+      resp.sw_exit_info_2 = opts_.guest_request(in.sw_exit_info_1, in.sw_exit_info_2);
+      break;
+    }
     default:
       error("fake KVM has no handler for " + std::string(ghcb::nae_exit_name(in.sw_exit_code)));
       break;

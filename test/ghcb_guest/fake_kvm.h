@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -61,6 +62,10 @@ struct FakeKvmOptions {
   // AP creation (KVM sev_snp_ap_creation checks)
   uint64_t vmsa_features = 0x1;  ///< the VM's SEV_FEATURES; RAX must equal it
   uint32_t vcpus = 4;            ///< APIC IDs 0 .. vcpus-1 exist
+  /// GUEST_REQUEST (0x8000_0011, PLATFORM-FACTS 2.6): called with (request GPA, response GPA)
+  /// after KVM's checks; returns SW_EXITINFO2 (firmware status 31:0, VMM status 63:32). Unset:
+  /// the fake reports an error.
+  std::function<uint64_t(uint64_t, uint64_t)> guest_request;
 };
 
 /// One page of the fake's RMP-like view.
