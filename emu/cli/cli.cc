@@ -117,12 +117,43 @@ int run_main(std::string_view name, std::span<const std::string_view> args, std:
          return {};
        }},
       {"sev", "MODE",
-       "none, sev-es or snp (sev-es: GHCB protocol, #VC, VMSA, memory unencrypted; snp: launched, "
-       "measured and encrypted by the AMD-SP, RMP-checked) (default none)",
+       "none, sev-es or snp (sev-es: legacy SEV launch, encrypted memory and VMSA, #VC, GHCB "
+       "protocol; snp: SNP launch, measured and encrypted by the AMD-SP, RMP-checked) (default none)",
        [&opts](std::string_view v) -> std::expected<void, std::string> {
          auto t = parse_sev(v);
          if (!t) return std::unexpected(t.error());
          opts.type = *t;
+         return {};
+       }},
+      {"ap-start", "MODE",
+       "run or wait: vCPUs 1..N-1 start running at the entry (run), or wait in MP state "
+       "UNINITIALIZED until the guest starts them with SNP AP creation (wait) (default run)",
+       [&opts](std::string_view v) -> std::expected<void, std::string> {
+         if (v == "run") {
+           opts.ap_start = vmm::GuestRunOptions::ApStart::kRunning;
+         } else if (v == "wait") {
+           opts.ap_start = vmm::GuestRunOptions::ApStart::kWaiting;
+         } else {
+           return std::unexpected("expected run or wait, got '" + printable(v) + "'");
+         }
+         return {};
+       }},
+      {"psc", "MODE",
+       "SNP page state changes: vmm (KVM: each range exits to the VMM as KVM_HC_MAP_GPA_RANGE) "
+       "or in-kernel (the hypervisor converts itself) (default vmm)",
+       [&opts](std::string_view v) -> std::expected<void, std::string> {
+         auto m = hv::parse_psc_handling(v);
+         if (!m) return std::unexpected("expected vmm or in-kernel, got '" + printable(v) + "'");
+         opts.psc_handling = *m;
+         return {};
+       }},
+      {"rmp-update", "MODE",
+       "when a page converted to private becomes guest-owned in the RMP: lazy (KVM: at its first "
+       "fault) or eager (at the conversion) (default lazy)",
+       [&opts](std::string_view v) -> std::expected<void, std::string> {
+         auto m = hv::parse_rmp_update_timing(v);
+         if (!m) return std::unexpected("expected lazy or eager, got '" + printable(v) + "'");
+         opts.rmp_update_timing = *m;
          return {};
        }},
       {"max-cycles", "N", "stop after N modelled cycles on a vCPU (default: no limit)",
@@ -176,6 +207,11 @@ int run_main(std::string_view name, std::span<const std::string_view> args, std:
   if (result->end == vmm::GuestRunResult::End::kTerminated) {
     reason = " (reason set " + std::to_string(result->reason_set) + " code " +
              std::to_string(result->reason_code) + ")";
+  }
+  if (result->sev_measurement) {
+    const std::span<const uint8_t> blob(*result->sev_measurement);
+    err << "snpemu run: " << printable(label) << ": SEV launch measurement " << to_hex(blob.first(32))
+        << " mnonce " << to_hex(blob.subspan(32)) << "\n";
   }
   if (result->measurement) {
     err << "snpemu run: " << printable(label) << ": SNP launch measurement " << to_hex(*result->measurement) << "\n";

@@ -162,7 +162,7 @@ struct Completion {
 };
 
 /// KVM_MP_STATE_* the model uses (PLATFORM-FACTS 7.4 [L] uapi kvm.h).
-enum class MpState : uint8_t { kRunnable = 0, kApResetHold = 9 };
+enum class MpState : uint8_t { kRunnable = 0, kUninitialized = 1, kHalted = 3, kApResetHold = 9 };
 
 /// AP reset hold kinds (sev.c AP_RESET_HOLD_*): which protocol parked the vCPU.
 enum class ApResetHoldType : uint8_t { kNone = 0, kNaeEvent = 1, kMsrProtocol = 2 };
@@ -195,6 +195,12 @@ struct SevEsVcpu {
   uint16_t port = 0;
   uint8_t io_size = 0;
   ghcb::PscScan psc{};        ///< GHCB PSC: the copy of the descriptor and KVM's bookkeeping
+  // ---- SNP AP creation (sev_snp_ap_creation, set on the target by another vCPU's request) ----
+  uint64_t snp_vmsa_gpa = kNoGpa;        ///< the VMSA GPA to switch to (kNoGpa: destroy)
+  bool snp_ap_waiting_for_reset = false;  ///< a request is recorded for this vCPU
+  /// KVM_REQ_UPDATE_PROTECTED_GUEST_STATE: apply the request before the next VMRUN (not set for
+  /// CREATE_ON_INIT, which waits for the vCPU's next INIT).
+  bool update_protected_state = false;
 };
 
 /// One vCPU as the hypervisor sees it (struct kvm_vcpu + vcpu_svm, the parts used here).
@@ -206,6 +212,8 @@ struct VcpuState {
   Completion completion{};  ///< set when a handler exits to the VMM and needs finishing
   uint64_t npt_flush_seen = ~uint64_t{0};  ///< NPT flush generation last applied (none yet)
   SevEsVcpu sev_es{};  ///< SEV-ES / SNP only
+  /// KVM_INTERRUPT (userspace irqchip): the external interrupt waiting to be injected.
+  std::optional<uint8_t> pending_irq{};
   /// Writes or restores the vCPU (exit_serialize.cc): GPRs, MSRs, the pending completion and
   /// the kvm_run record it refers to. Reading rejects unknown enum values and sizes.
   void serialize(Serializer& s);
@@ -217,6 +225,13 @@ struct ExitOptions {
   /// KVM_HC_MAP_GPA_RANGE, is meaningful). KVM's default is 0.
   uint64_t hypercall_exit_enabled = 0;
   PrivateFaultSource private_fault_source = PrivateFaultSource::kAttributes;
+  /// SNP Page State Change (MSR and GHCB forms): kVmm = KVM, every range exits to the VMM as
+  /// KVM_HC_MAP_GPA_RANGE (needs bit 12 above); kInKernel = the hypervisor converts itself with
+  /// convert_memory and answers the guest without a VMM round trip (convert.h).
+  PscHandling psc_handling = PscHandling::kVmm;
+  /// RMP update timing of conversions to private done in the kernel (kInKernel); the VMM passes
+  /// its own to map_gpa_range. kLazy = KVM (gmem_prepare at the first private fault).
+  RmpUpdateTiming rmp_update_timing = RmpUpdateTiming::kLazy;
 };
 
 /// The GHCB protocol as the VMM configures it (KVM_SEV_INIT2 ghcb_version and KVM's fixed
@@ -275,6 +290,11 @@ struct VmContext {
   MmioHandler* mmio = nullptr;      ///< in-kernel MMIO devices (not owned); nullptr = none
   /// SNP: the AMD-SP channel for guest requests (not owned); nullptr = none (KVM_RUN -EINVAL).
   GuestRequestChannel* guest_requests = nullptr;
+  /// Every vCPU of the VM by id (kvm_get_vcpu_by_id), for events that target another vCPU.
+  std::vector<VcpuState*> vcpus{};
+  /// SEV-ES / SNP: the SEV_FEATURES every VMSA of the VM carries (sev->vmsa_features, from the
+  /// VMM at KVM_SEV_INIT2); SNP AP creation requires it in RAX.
+  uint64_t vmsa_features = 0;
 };
 
 /// The input of one exit: the VM, the vCPU and the host-side copy of its VMCB (read after
@@ -379,6 +399,12 @@ ExitOutcome complete_userspace_exit(ExitContext& ctx);
 /// Before each VMRUN: syncs the NPT with the Vm's invalidation sequence and requests
 /// TLB_CONTROL_FLUSH_ASID (3) when the NPT changed since this vCPU's last flush.
 void prepare_vmrun(VmContext& vm, VcpuState& vcpu, svm::Vmcb& vmcb);
+/// KVM_INTERRUPT (interrupt.cc): queues `vector` for the vCPU; EEXIST if one is still pending.
+KvmResult<void> queue_external_interrupt(VcpuState& vcpu, uint8_t vector);
+/// Before VMRUN (kvm_check_and_inject_events): injects the pending interrupt through EVENTINJ if
+/// the guest can take it (RFLAGS.IF, no interrupt shadow), else opens an interrupt window
+/// (V_IRQ + the VINTR intercept).
+void inject_pending_interrupt(VcpuState& vcpu, svm::Vmcb& vmcb);
 
 // ============================================= ghcb_msr.cc ghcb_map.cc ghcb_nae.cc ghcb_io.cc ghcb_psc.cc
 // SEV-ES / SNP guests (VmType kSevEs / kSnp, Vm::features().has_protected_state): the exit

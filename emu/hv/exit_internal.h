@@ -88,6 +88,7 @@ ExitOutcome psc_ghcb_begin(ExitContext& ctx);               // ghcb_psc.cc
 ExitOutcome ghcb_string_io(ExitContext& ctx, const svm::IoioInfo& io);  // ghcb_io.cc
 ExitOutcome ghcb_mmio(ExitContext& ctx, bool is_write);                 // ghcb_io.cc
 ExitOutcome ghcb_guest_request(ExitContext& ctx, bool extended);        // ghcb_guest_request.cc
+ExitOutcome ghcb_ap_creation(ExitContext& ctx);                          // ghcb_ap_creation.cc
 /// Finishes a GHCB completion kind (kGhcb*, kPscMsr, kApResetHold) the VMM answered
 /// (ghcb_io.cc); the PSC kinds are finished by psc_complete (ghcb_psc.cc).
 ExitOutcome complete_ghcb(ExitContext& ctx, const Completion& c);

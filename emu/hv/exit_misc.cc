@@ -11,7 +11,7 @@ namespace snpemu::hv::internal {
 ExitOutcome handle_hlt(ExitContext& ctx) {
   if (!skip_instruction(ctx)) return no_next_rip(ctx);
   if ((ctx.vmcb.control.event_inj & svm::event_bits::kValid) != 0 ||
-      (ctx.vmcb.control.int_ctl & svm::int_ctl::kVIrq) != 0) {
+      (ctx.vmcb.control.int_ctl & svm::int_ctl::kVIrq) != 0 || ctx.vcpu.pending_irq) {
     return resume(ExitPath::kHlt);
   }
   begin_run(ctx.vcpu.run, KvmExitReason::kHlt, "HLT with no event pending");

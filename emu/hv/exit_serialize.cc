@@ -160,6 +160,11 @@ void VcpuState::serialize(Serializer& s) {
     s.fail("run.internal.ndata", "ndata beyond the 16 data words");
   }
   internal::serialize_sev_es(s, sev_es);
+  bool irq = pending_irq.has_value();
+  uint8_t irq_vector = pending_irq.value_or(0);
+  s.io("vcpu.pending_irq", irq);
+  s.io("vcpu.pending_irq_vector", irq_vector);
+  if (s.reading()) pending_irq = irq ? std::optional<uint8_t>(irq_vector) : std::nullopt;
 }
 
 }  // namespace snpemu::hv

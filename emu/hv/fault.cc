@@ -112,34 +112,40 @@ FaultOutcome Vm::faultin_private(const Memslot& slot, const FaultRequest& fault)
                              "private access to slot " + std::to_string(slot.id) +
                                  " without guest_memfd (kvm_mmu_faultin_pfn_private)");
   }
+  auto page = gmem_get_prepared(slot, gfn);
+  if (!page) return memory_fault_exit(fault, page.error().code, page.error().message);
+  FaultOutcome out = map(page->pfn, /*private_backing=*/true, /*writable=*/true);
+  out.prepared_now = page->prepared_now;
+  return out;
+}
+
+KvmResult<Vm::PreparedPage> Vm::gmem_get_prepared(const Memslot& slot, Gfn gfn) {
   GuestMemfd& gmem = *gmems_[slot.gmem->guest_memfd - 1];
   const uint64_t index = slot.gmem_index_of(gfn);
   if (gmem.binding(index) != slot.id) {
-    return memory_fault_exit(fault, KvmErrno::kEio,
-                             "guest_memfd index not bound to this slot (__kvm_gmem_get_pfn)");
+    return std::unexpected(
+        KvmError{KvmErrno::kEio, "guest_memfd index not bound to this slot (__kvm_gmem_get_pfn)"});
   }
   auto it = gmem.pages_.find(index);
   if (it == gmem.pages_.end()) {
     std::optional<Pfn> pfn = private_pool_.allocate();
     if (!pfn) {
-      return memory_fault_exit(fault, KvmErrno::kEnomem,
-                               "guest_memfd pool exhausted (kvm_gmem_get_folio)");
+      return std::unexpected(
+          KvmError{KvmErrno::kEnomem, "guest_memfd pool exhausted (kvm_gmem_get_folio)"});
     }
     it = gmem.pages_.emplace(index, GuestMemfd::Page{*pfn, false}).first;
   }
-  bool prepared_now = false;
+  PreparedPage out{.pfn = it->second.pfn, .prepared_now = false};
   if (!it->second.prepared) {
     if (hooks_ != nullptr) {
       if (auto ok = hooks_->gmem_prepare(gfn, it->second.pfn, 0); !ok) {
-        return memory_fault_exit(fault, ok.error().code,
-                                 "gmem prepare failed: " + ok.error().message);
+        return std::unexpected(
+            KvmError{ok.error().code, "gmem prepare failed: " + ok.error().message});
       }
     }
     it->second.prepared = true;
-    prepared_now = true;
+    out.prepared_now = true;
   }
-  FaultOutcome out = map(it->second.pfn, /*private_backing=*/true, /*writable=*/true);
-  out.prepared_now = prepared_now;
   return out;
 }
 

@@ -91,10 +91,7 @@ ExitOutcome dispatch(ExitContext& ctx, uint64_t code) {
     case NaeExitCode::kExtGuestRequest:
       return ghcb_guest_request(ctx, true);
     case NaeExitCode::kApCreation:
-      // UNCONFIRMED answer: AP creation is not modelled yet; answered as KVM answers a failed
-      // AP creation, malformed input (2, 5).
-      return ghcb_error(ctx, ghcb::malformed(ghcb::GhcbErrorCode::kInvalidInput,
-                                             "event not supported by this hypervisor model yet"));
+      return ghcb_ap_creation(ctx);
     case NaeExitCode::kUnsupportedEvent:  // [L] vcpu_unimpl, KVM_RUN -EINVAL
       return einval(ctx, ExitPath::kGhcbUnsupported,
                     "guest reported an unsupported event: exit_info_1 " +

@@ -3,6 +3,10 @@
 // snp_complete_psc_msr, snp_begin_psc, snp_complete_one_psc). The GHCB form runs ghcb/'s
 // resumable scan over one copy of the descriptor and writes the copy back at the end.
 // PLATFORM-FACTS 1.9, 3.1-3.3, 7.2.
+// Option ExitOptions::psc_handling = kInKernel (not KVM): each range KVM would send to the VMM
+// is converted here with map_gpa_range (the VMM's own conversion, convert.h) and its result
+// taken as the hypercall's ret, so the answers to the guest are those of the VMM path; the
+// KVM_HC_MAP_GPA_RANGE exit enable (KVM_CAP_EXIT_HYPERCALL) is then not required.
 #include <algorithm>
 #include <cstring>
 
@@ -12,8 +16,26 @@
 namespace snpemu::hv::internal {
 namespace {
 
-bool map_gpa_range_exits(const ExitContext& ctx) {  // user_exit_on_hypercall(KVM_HC_MAP_GPA_RANGE)
-  return (ctx.vm.options.hypercall_exit_enabled & (uint64_t{1} << kKvmHcMapGpaRange)) != 0;
+bool in_kernel(const ExitContext& ctx) {
+  return ctx.vm.options.psc_handling == PscHandling::kInKernel;
+}
+
+// user_exit_on_hypercall(KVM_HC_MAP_GPA_RANGE); always true when the kernel converts itself.
+bool map_gpa_range_exits(const ExitContext& ctx) {
+  return in_kernel(ctx) ||
+         (ctx.vm.options.hypercall_exit_enabled & (uint64_t{1} << kKvmHcMapGpaRange)) != 0;
+}
+
+// The in-kernel conversion of one range: the ret the VMM would have written (non-zero = error).
+uint64_t convert_in_kernel(ExitContext& ctx, uint64_t gpa, uint64_t npages, uint64_t attrs) {
+  if (ctx.vm.vm == nullptr) {
+    ctx.vcpu.run.message = "in-kernel PSC without a Vm: a run-loop bug";
+    return kConvertErrorRet;
+  }
+  const ConvertResult r =
+      map_gpa_range(*ctx.vm.vm, gpa, npages, attrs, ctx.vm.options.rmp_update_timing);
+  if (!r.ok()) ctx.vcpu.run.message = "in-kernel PSC of gpa " + hex(gpa) + ": " + r.message;
+  return r.ret;
 }
 
 void hypercall_exit(ExitContext& ctx, uint64_t gpa, uint64_t npages, uint64_t attrs,
@@ -27,8 +49,12 @@ void hypercall_exit(ExitContext& ctx, uint64_t gpa, uint64_t npages, uint64_t at
   ctx.vcpu.completion = Completion{.kind = kind};
 }
 
-ExitOutcome psc_step(ExitContext& ctx, const ghcb::PscStep& step, ExitPath done_path) {
+ExitOutcome psc_step(ExitContext& ctx, ghcb::PscStep step, ExitPath done_path) {
   SevEsVcpu& es = ctx.vcpu.sev_es;
+  while (!step.done() && in_kernel(ctx)) {
+    const ghcb::PscBatch& b = *step.batch;
+    step = ghcb::psc_scan_complete(es.psc, convert_in_kernel(ctx, b.gpa, b.npages, b.attributes));
+  }
   if (step.done()) {
     // snp_complete_psc: the descriptor's progress goes back to the scratch area, EXITINFO1 = 0,
     // EXITINFO2 = the PSC status.
@@ -42,6 +68,11 @@ ExitOutcome psc_step(ExitContext& ctx, const ghcb::PscStep& step, ExitPath done_
                  "PSC (GHCB) " + std::string(b.to_private ? "private" : "shared") + " gpa " +
                      hex(b.gpa) + " npages " + std::to_string(b.npages));
   return to_vmm(ExitPath::kGhcbPscExit);
+}
+
+// [L] snp_complete_psc_msr: ret != 0 -> GHCB_MSR_PSC_RESP_ERROR, else PSC_RESP (0x015).
+uint64_t msr_psc_response(uint64_t ret) {
+  return ret != 0 ? ghcb::kMsrPscRespError : ghcb::encode_msr_response(ghcb::PscMsrResponse{});
 }
 
 }  // namespace
@@ -60,10 +91,13 @@ ExitOutcome psc_msr_begin(ExitContext& ctx, uint64_t msr) {
   }
   const bool to_private = psc->operation == static_cast<uint8_t>(ghcb::PscOperation::kPrivate);
   const uint64_t gpa = psc->gfn << 12;
-  hypercall_exit(ctx, gpa, 1,
-                 (to_private ? kKvmMapGpaRangeEncrypted : kKvmMapGpaRangeDecrypted) |
-                     kKvmMapGpaRangePageSz4K,
-                 Completion::Kind::kPscMsr,
+  const uint64_t attrs = (to_private ? kKvmMapGpaRangeEncrypted : kKvmMapGpaRangeDecrypted) |
+                         kKvmMapGpaRangePageSz4K;
+  if (in_kernel(ctx)) {
+    ctx.vmcb.control.ghcb_gpa = msr_psc_response(convert_in_kernel(ctx, gpa, 1, attrs));
+    return resume(ExitPath::kGhcbMsrProtocol);
+  }
+  hypercall_exit(ctx, gpa, 1, attrs, Completion::Kind::kPscMsr,
                  "PSC_REQ (MSR) " + std::string(to_private ? "private" : "shared") + " gpa " +
                      hex(gpa));
   return to_vmm(ExitPath::kGhcbPscExit);
@@ -101,9 +135,7 @@ ExitOutcome psc_ghcb_begin(ExitContext& ctx) {
 ExitOutcome psc_complete(ExitContext& ctx, const Completion& c) {
   const uint64_t ret = ctx.vcpu.run.hypercall.ret;
   if (c.kind == Completion::Kind::kPscMsr) {
-    // [L] snp_complete_psc_msr: ret != 0 -> GHCB_MSR_PSC_RESP_ERROR, else PSC_RESP (0x015).
-    ctx.vmcb.control.ghcb_gpa = ret != 0 ? ghcb::kMsrPscRespError
-                                         : ghcb::encode_msr_response(ghcb::PscMsrResponse{});
+    ctx.vmcb.control.ghcb_gpa = msr_psc_response(ret);
     return resume(ExitPath::kCompletion);
   }
   if (!ctx.vcpu.sev_es.mapped) return resume(ExitPath::kCompletion);

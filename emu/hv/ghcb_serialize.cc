@@ -48,10 +48,14 @@ void serialize_sev_es(Serializer& s, SevEsVcpu& es) {
   s.io("sev_es.psc.inflight_idx", p.inflight_idx);
   s.io("sev_es.psc.inflight_count", p.inflight_count);
   s.io("sev_es.psc.inflight_2m", p.inflight_2m);
+  s.io("sev_es.snp_vmsa_gpa", es.snp_vmsa_gpa);
+  s.io("sev_es.snp_ap_waiting_for_reset", es.snp_ap_waiting_for_reset);
+  s.io("sev_es.update_protected_state", es.update_protected_state);
   if (!s.reading() || !s.ok()) return;
   if (static_cast<uint8_t>(es.hold) > static_cast<uint8_t>(ApResetHoldType::kMsrProtocol)) {
     s.fail("sev_es.hold", "unknown AP reset hold type");
-  } else if (es.mp_state != MpState::kRunnable && es.mp_state != MpState::kApResetHold) {
+  } else if (es.mp_state != MpState::kRunnable && es.mp_state != MpState::kApResetHold &&
+             es.mp_state != MpState::kUninitialized && es.mp_state != MpState::kHalted) {
     s.fail("sev_es.mp_state", "unknown MP state");
   } else if (es.io_size != 0 && es.io_size != 1 && es.io_size != 2 && es.io_size != 4) {
     s.fail("sev_es.io_size", "PIO size " + std::to_string(es.io_size) + " is not 1, 2 or 4");

@@ -13,6 +13,9 @@
 //   fault.cc              the NPF error code (synthetic bits 48/49) and the faultin decision
 //   invariants.cc         Vm::check_invariants: no page lost or double-owned
 //   serialize.cc          serialize() of MemoryAttributes, PagePool and Vm (STYLE rule 10)
+//   convert.h / .cc       convert_memory, map_gpa_range: private <-> shared conversion of a
+//                         range (the VMM's and the in-kernel PSC option's), PscHandling,
+//                         RmpUpdateTiming (lazy = KVM's prepare at fault, eager = at PSC)
 //
 // The SVM side (issue 4 item 7), in sub-headers included at the end of this file:
 //   kvm_run.h             KvmRun, the kvm_run exit record; KVM_EXIT_*, KVM_HC_*, KVM_E* values
@@ -30,6 +33,8 @@
 //     ghcb_msr.cc         SVM_EXIT_VMGEXIT: the GHCB MSR protocol (SEV-ES / SNP)
 //     ghcb_nae.cc         GHCB-page VMGEXIT: map, validate, one handler per NAE event
 //     ghcb_guest_request.cc  SNP (EXT_)GUEST_REQUEST through GuestRequestChannel (the AMD-SP)
+//     interrupt.cc        KVM_INTERRUPT: queue_external_interrupt, inject_pending_interrupt
+//     ghcb_ap_creation.cc SNP AP_CREATION (create, create-on-INIT, destroy) recorded on the target
 //     ghcb_io.cc          string IOIO and MMIO through the scratch area; GHCB completions
 //     ghcb_psc.cc         page state change (MSR and GHCB forms) as KVM_HC_MAP_GPA_RANGE
 //     ghcb_map.cc         the GHCB mapping: response, scratch copy, write-back; SIPI wake-up
@@ -452,6 +457,11 @@ class Vm {
   /// prepared, so its first fault does not call gmem_prepare. Returns the PFN.
   KvmResult<Pfn> gmem_populate(Gfn gfn,
                                const std::function<KvmResult<void>(Gfn, Pfn)>& post_populate);
+  /// The private-fault path of one GFN without a fault (convert.cc; the eager RMP option): the
+  /// GFN must be private in a guest_memfd slot (EINVAL); allocates its guest_memfd page if
+  /// needed (ENOMEM) and runs gmem_prepare unless the page is prepared (the hook's error).
+  /// Returns true if gmem_prepare ran now, so the page's first fault will not run it.
+  KvmResult<bool> gmem_prepare_gfn(Gfn gfn);
 
   /// The VMM side of shared memory: the page backing VMM address `hva`, allocated (zeroed) on
   /// first use like anonymous memory. ENOMEM if the shared pool is exhausted.
@@ -504,6 +514,13 @@ class Vm {
   void zap(std::initializer_list<GfnRange> ranges) { zap(std::vector<GfnRange>(ranges)); }
   void zap(const std::vector<GfnRange>& ranges);
   FaultOutcome faultin_private(const Memslot& slot, const FaultRequest& fault);
+  struct PreparedPage {
+    Pfn pfn{};
+    bool prepared_now = false;
+  };
+  // kvm_gmem_get_pfn for `gfn` in `slot` (which has a guest_memfd): binding check (EIO), the
+  // page allocated if needed (ENOMEM), gmem_prepare unless prepared (fault.cc).
+  KvmResult<PreparedPage> gmem_get_prepared(const Memslot& slot, Gfn gfn);
   FaultOutcome faultin_shared(const Memslot& slot, const FaultRequest& fault);
 
   VmType type_;
@@ -525,4 +542,5 @@ class Vm {
 // The SVM side (see the table of contents): after the declarations above, which they use.
 #include "emu/hv/kvm_run.h"  // IWYU pragma: export
 #include "emu/hv/npt.h"      // IWYU pragma: export
+#include "emu/hv/convert.h"  // IWYU pragma: export
 #include "emu/hv/exit.h"     // IWYU pragma: export

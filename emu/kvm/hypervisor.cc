@@ -63,8 +63,13 @@ hv::KvmResult<std::unique_ptr<Hypervisor>> Hypervisor::create(Machine& machine) 
   if (fw::Firmware* firmware = machine.firmware()) {
     auto buffer = h->hv_pool_->allocate();
     if (!buffer) return error(KvmErrno::kEnomem, "hypervisor pool exhausted (PSP command buffer)");
-    h->psp_ = std::make_unique<Psp>(*firmware, machine.memory(), Hpa{buffer->value << kPageShift});
+    auto backup = h->hv_pool_->allocate();
+    if (!backup) return error(KvmErrno::kEnomem, "hypervisor pool exhausted (PSP command buffers)");
+    h->psp_ = std::make_unique<Psp>(*firmware, machine.memory(), Hpa{buffer->value << kPageShift},
+                                    Hpa{backup->value << kPageShift});
     if (auto r = h->psp_->command(fw::CommandId::kSnpInit, {}, machine.core(0)); !r) return std::unexpected(r.error());
+    // Then the legacy platform for SEV and SEV-ES guests (SNP_INIT must come first [L]).
+    if (auto r = h->sev_platform_init(); !r) return std::unexpected(r.error());
   }
   return h;
 }
@@ -91,13 +96,10 @@ hv::KvmResult<std::unique_ptr<VirtualMachine>> Hypervisor::create_vm(const VmSpe
   if (spec.type == hv::VmType::kSnp && (psp_ == nullptr || machine_.rmp() == nullptr)) {
     return error(KvmErrno::kEinval, "SNP VMs need a machine with SNP enabled (RMP and AMD-SP)");
   }
-  if (features.has_protected_state && spec.type != hv::VmType::kSnp && machine_.core(0).config().keys != nullptr) {
-    // The keys of SEV-ES guests come from the AMD-SP's legacy SEV launch (LAUNCH_START,
-    // ACTIVATE, LAUNCH_UPDATE_DATA/VMSA), which the VMM does not drive yet.
+  if (features.memory_encryption && machine_.core(0).config().keys != nullptr && psp_ == nullptr) {
+    // The keys of encrypted guests come from the AMD-SP's launch.
     return error(KvmErrno::kEinval, std::string(hv::vm_type_name(spec.type)) +
-                                        " guests need the AMD-SP's legacy SEV launch, which the VMM does not "
-                                        "drive yet (a machine without memory encryption runs SEV-ES "
-                                        "guests in plaintext)");
+                                        " guests on a machine with memory encryption need the AMD-SP (SNP enabled)");
   }
   std::unique_ptr<VirtualMachine> v(new VirtualMachine(*this, machine_, *hv_pool_));
   auto asid = allocate_asid(spec.type);
@@ -138,7 +140,11 @@ hv::KvmResult<std::unique_ptr<VirtualMachine>> Hypervisor::create_vm(const VmSpe
   v->ctx_.vm = v->vm_.get();
   v->ctx_.npt = v->npt_.get();
   v->ctx_.options = spec.options;
+  v->ctx_.options.private_fault_source =
+      spec.private_fault_source.value_or(spec.type == hv::VmType::kSnp ? hv::PrivateFaultSource::kHardwareEncBit
+                                                                        : spec.options.private_fault_source);
   v->ctx_.sev = spec.sev;
+  v->ctx_.vmsa_features = spec.vmsa_features | (spec.type == hv::VmType::kSnp ? svm::sev_features::kSnpActive : 0);
   std::vector<hv::KvmCpuidEntry2> cpuid = spec.cpuid;
   if (cpuid.empty()) {
     for (const cpu::CpuidLeaf& l : machine_.core(0).config().cpuid) cpuid.push_back(entry_of(l));
@@ -160,7 +166,8 @@ hv::KvmResult<std::unique_ptr<VirtualMachine>> Hypervisor::create_vm(const VmSpe
       if (!vmsa) return error(KvmErrno::kEnomem, "hypervisor pool exhausted (VMSA)");
       c->vmsa_hpa_ = Hpa{vmsa->value << kPageShift};
       hv::init_vmcb_sev_es(c->vmcb_, setup,
-                           hv::SevEsVmcbSetup{.vmsa_pa = c->vmsa_hpa_, .sev = spec.sev});
+                           hv::SevEsVmcbSetup{.vmsa_pa = c->vmsa_hpa_, .vmsa_features = v->ctx_.vmsa_features,
+                                              .sev = spec.sev});
       // sev_es_init_vmcb [L]: the guest reads and writes the GHCB MSR itself.
       hv::pass_through_msr(machine_.memory(), c->maps_.msrpm, kMsrSevEsGhcb);
     } else {
@@ -172,6 +179,7 @@ hv::KvmResult<std::unique_ptr<VirtualMachine>> Hypervisor::create_vm(const VmSpe
     }
     v->vcpus_.push_back(std::move(c));
   }
+  for (auto& c : v->vcpus_) v->ctx_.vcpus.push_back(&c->state_);
   return v;
 }
 
@@ -238,6 +246,7 @@ VirtualMachine::VirtualMachine(Hypervisor& hyp, Machine& machine, hv::PagePool& 
     : hyp_(hyp), machine_(machine), hv_pool_(hv_pool) {}
 
 VirtualMachine::~VirtualMachine() {
+  sev_decommission();
   if (gmem_hooks_ == nullptr) return;
   // KVM's SNP VM destruction: the context decommissioned and reclaimed, the guest_memfd's pages
   // returned to the hypervisor in the RMP (kvm_gmem_release -> sev_gmem_invalidate), every VMSA

@@ -18,6 +18,7 @@
 //   gmem_hooks.cc  SnpGmemHooks: sev_gmem_prepare / sev_gmem_invalidate / the RMP-fault fix-up
 //   snp_launch.cc  KVM_SEV_SNP_LAUNCH_START / _UPDATE / _FINISH
 //   guest_request.cc  SnpGuestRequests: SNP_GUEST_REQUEST for the hypervisor's NAE handler
+//   sev_launch.cc  legacy SEV / SEV-ES launch (KVM_SEV_LAUNCH_*), the platform's legacy INIT
 //
 // SNP guests (PLATFORM-FACTS 8.10, 4.9 [L] KVM sev.c): the VM gets an ASID below the CPU's
 // minimum SEV ASID, a firmware context (SNP_GCTX_CREATE, LAUNCH_START, ACTIVATE), its launch
@@ -37,6 +38,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cpu/cpu.h"
@@ -64,6 +66,13 @@ struct VmSpec {
   hv::ExitOptions options{};
   /// SEV-ES / SNP: the GHCB protocol as the VMM configures it (advertised range, C-bit, ...).
   hv::SevOptions sev{};
+  /// KVM_SEV_INIT2 vmsa_features: the SEV_FEATURES of every VMSA of the VM (KVM adds
+  /// SNP_ACTIVE for SNP VMs). SNP AP creation requires exactly these.
+  uint64_t vmsa_features = 0;
+  /// Where "this NPF was a private access" comes from; nullopt = KVM's choice by VM type: the
+  /// hardware's encryption bit for SNP ([L] svm.c npf_interception), the memory attributes
+  /// otherwise. Overrides spec.options.private_fault_source when set.
+  std::optional<hv::PrivateFaultSource> private_fault_source;
 };
 
 /// KVM_SEV_SNP_LAUNCH_START (struct kvm_sev_snp_launch_start).
@@ -97,6 +106,8 @@ struct SnpLaunchFinish {
 enum class RunStatus : uint8_t {
   kExit,       ///< KVM_RUN returned: the kvm_run record says why
   kPreempted,  ///< the cycle budget ran out (the vCPU may be in the middle of a guest run)
+  kBlocked,    ///< the vCPU is not runnable (MP state HALTED / UNINITIALIZED): KVM_RUN would
+               ///< block until an event (an SNP AP creation, INIT/SIPI) makes it runnable
 };
 
 class VirtualMachine;
@@ -126,6 +137,19 @@ class Vcpu {
   std::optional<hv::KvmErrno> last_error() const { return last_error_; }
   /// SEV-ES: the INIT-SIPI-SIPI the VMM sends to wake a vCPU parked in AP reset hold.
   void deliver_sipi() { hv::sev_deliver_sipi(state_, vmcb_); }
+  /// KVM_INTERRUPT (userspace irqchip): queue external interrupt `vector`; injected at the next
+  /// entry once the guest can take it (else through an interrupt window). EEXIST if one is
+  /// still pending.
+  hv::KvmResult<void> interrupt(uint8_t vector) { return hv::queue_external_interrupt(state_, vector); }
+  /// An INIT (from the VMM's interrupt controller): for SNP, applies a pending AP creation
+  /// recorded with CREATE_ON_INIT ([L] KVM svm_vcpu_reset -> sev_snp_init_protected_guest_state).
+  void deliver_init();
+  /// KVM_GET_MP_STATE / KVM_SET_MP_STATE (RUNNABLE, UNINITIALIZED, HALTED, AP_RESET_HOLD).
+  hv::MpState mp_state() const { return state_.sev_es.mp_state; }
+  void set_mp_state(hv::MpState s) { state_.sev_es.mp_state = s; }
+  /// An event is pending that KVM_RUN will act on (a kicked AP-creation request): a blocked vCPU
+  /// should be run again.
+  bool has_pending_event() const { return state_.sev_es.update_protected_state; }
   uint32_t id() const { return state_.id; }
   /// Exits handled, by path (hv::ExitPath), since creation.
   const std::array<uint64_t, static_cast<size_t>(hv::ExitPath::kCount)>& exit_counts() const {
@@ -142,6 +166,7 @@ class Vcpu {
   bool enter();                 // VMLOAD + VMRUN; false: the VMRUN exited at once
   void leave();                 // VMSAVE + VMLOAD host + read the VMCB and GPRs back
   RunStatus internal_error(std::string message);
+  void snp_update_protected_state();  // sev_snp_init_protected_guest_state
 
   VirtualMachine& vm_;
   cpu::Core& core_;
@@ -177,6 +202,18 @@ class VirtualMachine {
   hv::KvmResult<void> snp_launch_start(const SnpLaunchStart& args);
   hv::KvmResult<void> snp_launch_update(const SnpLaunchUpdate& args);
   hv::KvmResult<void> snp_launch_finish(const SnpLaunchFinish& args);
+  /// Legacy SEV / SEV-ES launch (sev_launch.cc; KVM_SEV_LAUNCH_START / _UPDATE_DATA /
+  /// _UPDATE_VMSA / _MEASURE / _FINISH), for SEV and SEV-ES VMs on a machine with memory
+  /// encryption: start gets a handle and binds the VM's ASID (ACTIVATE); update_data encrypts
+  /// guest RAM [gpa, gpa + len) in place (the memslot's pages, page by page); update_vmsa
+  /// encrypts every vCPU's VMSA (SEV-ES); measure returns the 48-byte blob (HMAC-SHA-256
+  /// measurement, then the MNONCE); finish. EINVAL for other VM types or out of order; EIO with
+  /// the firmware's status and message when a command fails.
+  hv::KvmResult<void> sev_launch_start(uint32_t policy);
+  hv::KvmResult<void> sev_launch_update_data(uint64_t gpa, uint64_t len);
+  hv::KvmResult<void> sev_launch_update_vmsa();
+  hv::KvmResult<std::array<uint8_t, 48>> sev_launch_measure();
+  hv::KvmResult<void> sev_launch_finish();
   /// The firmware's view of this VM's guest context (policy, digest, ...), or null before start.
   const fw::GuestContextInfo* snp_context() const;
   /// The guest context page (host-physical), or 0 before start.
@@ -205,6 +242,10 @@ class VirtualMachine {
   std::unique_ptr<SnpGmemHooks> gmem_hooks_;  // SNP: the RMP side of guest_memfd
   std::unique_ptr<SnpGuestRequests> guest_requests_;  // SNP: after LAUNCH_START
   Hpa gctx_{};                                      // SNP: the firmware context page
+  std::optional<uint32_t> sev_handle_;              // legacy SEV: the firmware's guest handle
+  Hpa sev_measure_page_{};                          // legacy SEV: LAUNCH_MEASURE output page
+  enum class SevStage : uint8_t { kNone, kStarted, kMeasured, kFinished } sev_stage_ = SevStage::kNone;
+  void sev_decommission();  // DEACTIVATE + DECOMMISSION (teardown)
   enum class SnpStage : uint8_t { kNone, kStarted, kFinished } snp_stage_ = SnpStage::kNone;
   cpu::Core* serving_ = nullptr;  // the core of the vCPU whose exit is being handled
   std::unique_ptr<hv::Vm> vm_;
@@ -230,6 +271,7 @@ class Hypervisor {
  private:
   explicit Hypervisor(Machine& machine) : machine_(machine) {}
   hv::KvmResult<Asid> allocate_asid(hv::VmType type);
+  hv::KvmResult<void> sev_platform_init();  // legacy INIT (SEV-ES) with its TMR, then DF_FLUSH
   Machine& machine_;
   std::unique_ptr<hv::PagePool> hv_pool_;
   std::unique_ptr<Psp> psp_;
@@ -243,12 +285,21 @@ class Hypervisor {
 /// charged from the timing table to the core that waited for it.
 class Psp {
  public:
-  Psp(fw::Firmware& firmware, Memory& memory, Hpa buffer) : fw_(firmware), mem_(memory), buffer_(buffer) {}
+  Psp(fw::Firmware& firmware, Memory& memory, Hpa buffer, Hpa backup)
+      : fw_(firmware), mem_(memory), buffer_(buffer), backup_(backup) {}
   /// Writes `in` to the command buffer, runs the command, reads the buffer back into `out`
   /// (output fields), charges `core`. On failure: EIO naming the command, status and the
   /// firmware's message.
   hv::KvmResult<void> command(fw::CommandId id, std::span<const uint8_t> in, cpu::Core& core,
                               std::span<uint8_t> out = {});
+  /// A legacy SEV command with SNP initialised ([L] sev-dev.c snp_prep_cmd_buf /
+  /// snp_reclaim_cmd_buf): the pages the firmware writes -- the command buffer of the commands
+  /// with output fields, and `written` (host-physical ranges) -- are made firmware-owned with
+  /// RMPUPDATE on `core` before the command and reclaimed (SNP_PAGE_RECLAIM from a second buffer
+  /// page, then RMPUPDATE shared) after it. Without SNP initialised, as command().
+  hv::KvmResult<void> legacy_command(fw::CommandId id, std::span<const uint8_t> in, cpu::Core& core,
+                                     std::span<uint8_t> out = {},
+                                     std::span<const std::pair<Hpa, uint64_t>> written = {});
   fw::Firmware& firmware() { return fw_; }
   /// The status of the last command (kSuccess after success).
   fw::Status last_status() const { return last_status_; }
@@ -257,6 +308,7 @@ class Psp {
   fw::Firmware& fw_;
   Memory& mem_;
   Hpa buffer_;
+  Hpa backup_;  // the reclaim commands' buffer while buffer_ is firmware-owned
   fw::Status last_status_ = fw::Status::kSuccess;
 };
 

@@ -21,7 +21,32 @@ bool read_host(Memory& m, Hpa pa, T& v) {
 
 bool is_sev_es(const svm::Vmcb& v) { return (v.control.nested_ctl & svm::nested_ctl::kSevEsEnable) != 0; }
 
+constexpr uint64_t kInvalidVmsa = ~uint64_t{0};  // KVM INVALID_PAGE
+
 }  // namespace
+
+void Vcpu::snp_update_protected_state() {
+  hv::SevEsVcpu& es = state_.sev_es;
+  es.update_protected_state = false;
+  if (vm_.vm_->type() != hv::VmType::kSnp || !es.snp_ap_waiting_for_reset) return;
+  es.snp_ap_waiting_for_reset = false;
+  // Offline until a VMSA is found; the VMCB stops using the old one.
+  es.mp_state = hv::MpState::kHalted;
+  vmcb_.control.vmsa_pa = kInvalidVmsa;
+  const uint64_t gpa = es.snp_vmsa_gpa;
+  es.snp_vmsa_gpa = hv::SevEsVcpu::kNoGpa;
+  if (gpa == hv::SevEsVcpu::kNoGpa) return;
+  // The new VMSA is guest memory: its guest_memfd page (kvm_gmem_get_pfn). No page yet: stays
+  // offline (KVM allocates and prepares one; a VMSA the guest never wrote cannot be valid).
+  auto pfn = vm_.vm_->private_backing(Gfn{gpa >> kPageShift});
+  if (!pfn) return;
+  vmcb_.control.vmsa_pa = pfn->value << kPageShift;
+  es.mp_state = hv::MpState::kRunnable;
+}
+
+void Vcpu::deliver_init() {
+  if (state_.sev_es.snp_ap_waiting_for_reset) snp_update_protected_state();
+}
 
 RunStatus Vcpu::internal_error(std::string message) {
   dead_ = true;
@@ -36,6 +61,7 @@ RunStatus Vcpu::internal_error(std::string message) {
 bool Vcpu::enter() {
   Memory& mem = vm_.machine_.memory();
   hv::prepare_vmrun(vm_.ctx_, state_, vmcb_);
+  hv::inject_pending_interrupt(state_, vmcb_);
   // The control and save areas (the rest of the page is reserved).
   (void)write_host(mem, vmcb_hpa_, vmcb_.control);
   (void)write_host(mem, Hpa{vmcb_hpa_.value + offsetof(svm::Vmcb, save)}, vmcb_.save);
@@ -74,6 +100,22 @@ RunStatus Vcpu::run(uint64_t budget_cycles) {
   if (dead_) return RunStatus::kExit;
   last_error_.reset();
   vm_.serving_ = &core_;  // the hypervisor's RMP work for this vCPU's exits runs on its core
+  // KVM_REQ_UPDATE_PROTECTED_GUEST_STATE (an SNP AP creation aimed at this vCPU). UNCONFIRMED
+  // timing: KVM kicks the target out of the guest at once; a target preempted inside a guest
+  // run applies it at its next exit here.
+  if (state_.sev_es.update_protected_state && !core_.in_guest()) snp_update_protected_state();
+  const hv::MpState mp = state_.sev_es.mp_state;
+  if (!core_.in_guest() && (mp == hv::MpState::kHalted || mp == hv::MpState::kUninitialized)) {
+    return RunStatus::kBlocked;
+  }
+  if (!core_.in_guest() && is_sev_es(vmcb_) && vmcb_.control.vmsa_pa == kInvalidVmsa) {
+    // [L] KVM refuses KVM_RUN for a protected vCPU without a VMSA (after AP DESTROY, or a
+    // creation whose GPA had no guest page), e.g. when the VMM forces it runnable.
+    state_.run.exit_reason = hv::KvmExitReason::kUnknown;
+    state_.run.message = "vCPU " + std::to_string(state_.id) + " has no VMSA";
+    last_error_ = hv::KvmErrno::kEinval;
+    return RunStatus::kExit;
+  }
   const uint64_t end = core_.cycles() + budget_cycles;
   if (!core_.in_guest()) {
     hv::ExitContext ctx{vm_.ctx_, state_, vmcb_, core_.tsc()};

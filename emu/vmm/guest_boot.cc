@@ -31,8 +31,8 @@ MachineConfig host_config(hv::VmType type, uint64_t guest_mem_bytes, uint32_t vc
   MachineConfig mc;
   mc.cores = vcpus;
   mc.mem_bytes = (guest_mem_bytes * 2 + (uint64_t{256} << 20) + 0x1FFFFF) & ~uint64_t{0x1FFFFF};
-  // SEV-ES guests' keys would come from the legacy SEV launch, which the VMM does not drive yet.
-  mc.memory_encryption = type != hv::VmType::kSevEs;
+  mc.memory_encryption = true;  // SEV, SEV-ES and SNP guests get their keys from the AMD-SP
+  (void)type;
   return mc;
 }
 

@@ -21,9 +21,8 @@ namespace snpemu::vmm {
 
 /// The host a VM of `type` with `guest_mem_bytes` of RAM and `vcpus` vCPUs runs on: RAM for the
 /// guest (twice, for types with private memory), the hypervisor's pool, low memory and the RMP
-/// (sparse, so the generous size costs nothing); one core per vCPU; memory encryption off for
-/// SEV-ES guests, whose keys would come from the AMD-SP's legacy SEV launch (not driven yet);
-/// SNP guests get theirs from the SNP launch.
+/// (sparse, so the generous size costs nothing); one core per vCPU; memory encryption on (SEV-ES
+/// guests get their keys from the legacy SEV launch, SNP guests from the SNP launch).
 MachineConfig host_config(hv::VmType type, uint64_t guest_mem_bytes, uint32_t vcpus);
 
 /// Stack bytes each vCPU gets below the previous one's.

@@ -62,7 +62,13 @@ LaunchPlanError error(LaunchPlanErrorKind kind, std::string message) {
 }
 
 std::string span_text(uint64_t begin, uint64_t end) {
-  return "[" + hex(begin) + ", " + hex(end) + ")";
+  // Appended piece by piece: gcc 12 at -O3 reports a false -Wrestrict for "[" + std::string.
+  std::string s = "[";
+  s += hex(begin);
+  s += ", ";
+  s += hex(end);
+  s += ")";
+  return s;
 }
 
 // The NORMAL ranges of the ELF image: pages touched by any PT_LOAD segment, contents the file

@@ -12,6 +12,7 @@
 #include "emu/kvm/kvm.h"
 #include "emu/machine/machine.h"
 #include "emu/vmm/guest_boot.h"
+#include "emu/vmm/sev_boot.h"
 #include "emu/vmm/snp_boot.h"
 #include "emu/vmm/vmm.h"
 
@@ -45,6 +46,8 @@ std::expected<GuestRunResult, std::string> run_guest(std::span<const uint8_t> el
   spec.memory_bytes = options.mem_bytes;
   spec.vcpus = options.vcpus;
   spec.options.hypercall_exit_enabled = uint64_t{1} << 12;  // KVM_HC_MAP_GPA_RANGE to the VMM
+  spec.options.psc_handling = options.psc_handling;
+  spec.options.rmp_update_timing = options.rmp_update_timing;
   auto vm = (*hyp)->create_vm(spec);
   if (!vm) return std::unexpected(vm.error().describe());
   kvm::VirtualMachine& v = **vm;
@@ -60,6 +63,10 @@ std::expected<GuestRunResult, std::string> run_guest(std::span<const uint8_t> el
     const fw::GuestContextInfo* g = v.snp_context();
     if (g == nullptr) return std::unexpected("SNP launch: the firmware has no context for the VM");
     result.measurement = g->digest.digest();
+  } else if (options.type == hv::VmType::kSevEs) {
+    auto blob = launch_sev_es_guest(v, elf, options.mem_bytes, options.sev_policy);
+    if (!blob) return std::unexpected(blob.error());
+    result.sev_measurement = *blob;
   } else {
     const uint64_t pte_bits = hv::vm_features(options.type).memory_encryption && c_bit ? uint64_t{1} << c_bit : 0;
     auto entry = load_guest_image(v, elf, options.mem_bytes, pte_bits);
@@ -69,6 +76,12 @@ std::expected<GuestRunResult, std::string> run_guest(std::span<const uint8_t> el
     }
   }
   std::vector<bool> stopped(options.vcpus, false);
+  if (options.ap_start == GuestRunOptions::ApStart::kWaiting) {
+    for (uint32_t i = 1; i < options.vcpus; ++i) {
+      v.vcpu(i).set_mp_state(hv::MpState::kUninitialized);
+      stopped[i] = true;
+    }
+  }
   hv::PioDevices& pio = v.context().pio;
   auto drain = [&] {
     if (!pio.debug_console.output.empty()) {
@@ -79,6 +92,10 @@ std::expected<GuestRunResult, std::string> run_guest(std::span<const uint8_t> el
     console.flush();
   };
   for (;;) {
+    // A stopped vCPU the guest started (SNP AP creation) runs again.
+    for (uint32_t i = 0; i < options.vcpus; ++i) {
+      if (stopped[i] && v.vcpu(i).has_pending_event()) stopped[i] = false;
+    }
     // The running vCPU with the lowest clock (ties: lowest id).
     uint32_t pick = options.vcpus;
     for (uint32_t i = 0; i < options.vcpus; ++i) {
@@ -97,10 +114,18 @@ std::expected<GuestRunResult, std::string> run_guest(std::span<const uint8_t> el
     const kvm::RunStatus status = c.run(options.quantum);
     drain();
     if (status == kvm::RunStatus::kPreempted) continue;
+    if (status == kvm::RunStatus::kBlocked) {
+      stopped[pick] = true;  // offline until an event (KVM_RUN would block)
+      continue;
+    }
     ++result.vmm_exits;
     hv::KvmRun& run = c.kvm_run();
     const std::string who = vcpu_prefix(pick);
-    if (auto e = c.last_error()) {
+    // KVM_RUN returns -EFAULT with KVM_EXIT_MEMORY_FAULT: the VMM converts and runs again
+    // (implicit conversion); every other error ends the run.
+    const bool memory_fault = run.exit_reason == hv::KvmExitReason::kMemoryFault &&
+                              c.last_error() == hv::KvmErrno::kEfault;
+    if (auto e = c.last_error(); e && !memory_fault) {
       return std::unexpected(who + "KVM_RUN failed with " + hv::errno_name(*e) + " (exit " +
                              hv::kvm_exit_reason_name(run.exit_reason) + ")" +
                              (run.message.empty() ? "" : ": " + run.message));
@@ -127,13 +152,13 @@ std::expected<GuestRunResult, std::string> run_guest(std::span<const uint8_t> el
         h.nr = run.hypercall.nr;
         h.args = run.hypercall.args;
         h.flags = run.hypercall.flags;
-        const ConvertResult r = handle_map_gpa_range(v.vm(), h);
+        const ConvertResult r = handle_map_gpa_range(v.vm(), h, options.rmp_update_timing);
         run.hypercall.ret = h.ret;
         (void)r;  // a failure is the guest's answer (ret != 0), not the VMM's
         break;
       }
       case hv::KvmExitReason::kMemoryFault: {
-        const ConvertResult r = handle_memory_fault(v.vm(), run.memory_fault);
+        const ConvertResult r = handle_memory_fault(v.vm(), run.memory_fault, options.rmp_update_timing);
         if (!r.ok()) return std::unexpected(who + "memory fault at " + hex(run.memory_fault.gpa) + ": " + r.message);
         break;
       }

@@ -6,9 +6,9 @@
 // does), HLT (the vCPU stops; the run ends when every vCPU has), shutdown, SEV termination
 // requests, KVM_HC_MAP_GPA_RANGE and memory faults (conversions), and internal errors.
 //
-// SEV-ES guests (type kSevEs) run on a machine without memory encryption: their keys would come
-// from the AMD-SP's legacy SEV launch, which the VMM does not drive yet. Everything else of
-// SEV-ES -- the VMSA, #VC, VMGEXIT, the GHCB protocol -- is modelled.
+// SEV-ES guests (type kSevEs) are launched through the AMD-SP's legacy SEV launch
+// (emu/vmm/sev_boot.h): their image, boot pages and VMSAs are encrypted and measured by the
+// firmware, and the result carries the LAUNCH_MEASURE blob.
 //
 // SNP guests (type kSnp) are launched through the AMD-SP (emu/vmm/snp_boot.h): the launch plan
 // of the image (emu/vmm/launch_plan.h) with its fixed layout (secrets page at 0x80000, CPUID page
@@ -43,6 +43,18 @@ struct GuestRunOptions {
   uint64_t seed = 0x534E'5045'4D55'0001;
   /// SNP: the guest policy given to SNP_LAUNCH_START.
   uint64_t policy = 0x30000;
+  /// SEV-ES: the legacy guest policy given to LAUNCH_START (NODBG | NOKS | ES).
+  uint32_t sev_policy = 0x7;
+  /// Page State Change handling (hv::ExitOptions::psc_handling): kVmm = KVM's exits to this VMM,
+  /// kInKernel = the hypervisor converts itself. CLI names: hv::psc_handling_name().
+  hv::PscHandling psc_handling = hv::PscHandling::kVmm;
+  /// RMP update timing of conversions to private, in the kernel and in this VMM alike: kLazy =
+  /// KVM (at the first private fault), kEager = at conversion. CLI: hv::rmp_update_timing_name().
+  hv::RmpUpdateTiming rmp_update_timing = hv::RmpUpdateTiming::kLazy;
+  /// How the VMM starts vCPUs 1..N-1: kRunning = all vCPUs run from the start (KVM_SET_MP_STATE
+  /// RUNNABLE, each at the entry with RDI = its index); kWaiting = as KVM creates them, in MP
+  /// state UNINITIALIZED: an AP runs only when the guest starts it (SNP AP creation).
+  enum class ApStart : uint8_t { kRunning, kWaiting } ap_start = ApStart::kRunning;
 };
 
 struct GuestRunResult {
@@ -63,6 +75,8 @@ struct GuestRunResult {
   uint64_t instructions = 0;
   /// SNP: the launch digest the AMD-SP computed (what the guest's attestation report carries).
   std::optional<std::array<uint8_t, 48>> measurement;
+  /// SEV-ES: the LAUNCH_MEASURE blob (HMAC-SHA-256 measurement, then the 16-byte MNONCE).
+  std::optional<std::array<uint8_t, 48>> sev_measurement;
 };
 
 /// Runs `elf` as a guest. Console bytes (port 0xE9, COM1) go to `console` as the VMM collects

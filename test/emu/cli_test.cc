@@ -7,6 +7,7 @@
 
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "emu/cli/args.h"
@@ -67,10 +68,19 @@ TEST(Cli, RunAppliesOptions) {
   EXPECT_NE(o.err.find("ended by cycle limit"), std::string::npos) << o.err;
 }
 
-TEST(Cli, RunOfAnSevGuestSaysItIsNotAvailableYet) {
-  const Outcome o = run({"run", "--sev", "snp"});
+TEST(Cli, RunOfALegacySevGuestSaysItIsNotAvailableYet) {
+  const Outcome o = run({"run", "--sev", "sev"});
   EXPECT_EQ(o.status, kExitUsage);
-  EXPECT_NE(o.err.find("--sev snp: not launched by `snpemu run` yet"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("--sev sev: legacy SEV guests are not launched"), std::string::npos) << o.err;
+}
+
+TEST(Cli, RunOptionsRejectUnknownModes) {
+  for (const auto& [flag, value] : {std::pair{"--ap-start", "sometimes"}, std::pair{"--psc", "userspace"},
+                                    std::pair{"--rmp-update", "later"}}) {
+    const Outcome o = run({"run", flag, value});
+    EXPECT_EQ(o.status, kExitUsage) << flag;
+    EXPECT_NE(o.err.find(std::string("got '") + value + "'"), std::string::npos) << o.err;
+  }
 }
 
 TEST(Cli, HelpAndVersionSucceed) {

@@ -225,6 +225,49 @@ TEST(SnpKvm, TeardownReturnsEveryPageToTheHypervisor) {
   EXPECT_TRUE(h.machine->firmware()->check_invariants().empty());
 }
 
+// SNP AP creation as the run loop applies it (sev_snp_init_protected_guest_state): the target's
+// VMCB switches to the guest page named by the request. A page the guest never turned into a
+// VMSA (no RMPADJUST with the VMSA bit) is refused by VMRUN itself, which KVM relies on: the
+// target's KVM_RUN ends in KVM_EXIT_FAIL_ENTRY and the core names the broken rule. A DESTROY
+// leaves the vCPU offline (KVM_RUN blocks).
+TEST(SnpKvm, ApCreationSwitchesTheVmsaAndVmrunRefusesANonVmsaPage) {
+  Host h;
+  auto vm = h.vm(hv::VmType::kSnp, 2);
+  ASSERT_TRUE(vm);
+  make_private(*vm);
+  ASSERT_TRUE(vm->snp_launch_start(SnpLaunchStart{}).has_value());
+  std::vector<uint8_t> page(kPageSize, 0);
+  const svm::SevEsSaveArea state = start_vmsa();
+  std::memcpy(page.data(), &state, sizeof state);
+  ASSERT_TRUE(vm->snp_launch_update(SnpLaunchUpdate{.gfn_start = Gfn{0x301}, .pages = 1, .type = fw::PageType::kNormal,
+                                                    .source = page})
+                  .has_value());
+  ASSERT_TRUE(vm->vcpu(0).set_vmsa(start_vmsa()).has_value());
+  ASSERT_TRUE(vm->vcpu(1).set_vmsa(start_vmsa()).has_value());
+  ASSERT_TRUE(vm->snp_launch_finish(SnpLaunchFinish{}).has_value());
+  // What the hypervisor's AP_CREATION handler records for CREATE (see test/hv).
+  hv::SevEsVcpu& es = vm->context().vcpus.at(1)->sev_es;
+  es.snp_vmsa_gpa = 0x301000;
+  es.snp_ap_waiting_for_reset = true;
+  es.update_protected_state = true;
+  EXPECT_TRUE(vm->vcpu(1).has_pending_event());
+  ASSERT_EQ(vm->vcpu(1).run(1'000'000), RunStatus::kExit);
+  const Pfn guest_page = *vm->vm().private_backing(Gfn{0x301});
+  EXPECT_EQ(vm->vcpu(1).vmcb().control.vmsa_pa, guest_page.value << kPageShift) << "the VMCB uses the guest's page";
+  EXPECT_EQ(vm->vcpu(1).kvm_run().exit_reason, hv::KvmExitReason::kFailEntry);
+  EXPECT_EQ(vm->vcpu(1).core().last_vmrun_check(), svm::VmrunCheck::kSnpVmsaBitClear);
+  // DESTROY: no VMSA, offline.
+  es.snp_vmsa_gpa = hv::SevEsVcpu::kNoGpa;
+  es.snp_ap_waiting_for_reset = true;
+  es.update_protected_state = true;
+  EXPECT_EQ(vm->vcpu(1).run(1'000'000), RunStatus::kBlocked);
+  EXPECT_EQ(vm->vcpu(1).mp_state(), hv::MpState::kHalted);
+  // Forced runnable by the VMM without a VMSA: KVM_RUN -EINVAL.
+  vm->vcpu(1).set_mp_state(hv::MpState::kRunnable);
+  EXPECT_EQ(vm->vcpu(1).run(1'000'000), RunStatus::kExit);
+  EXPECT_EQ(vm->vcpu(1).last_error(), hv::KvmErrno::kEinval);
+}
+
 // A guest request through the VM's AMD-SP channel (what the hypervisor's GUEST_REQUEST handler
 // calls): sealed under VMPCK0 from the launched secrets page (read back by decrypting it with
 // the ASID's key, as only the guest could), answered with a report that carries the report data

@@ -66,6 +66,13 @@ TEST(Runner, SevEsGuestTalksThroughTheGhcb) {
   EXPECT_EQ(r->reason_code, 0);
   EXPECT_EQ(r->exit_status, 0);
   EXPECT_GT(r->exits, 113u) << "one VMGEXIT per #VC at least";
+  // Launched through the legacy SEV launch: encrypted and measured.
+  ASSERT_TRUE(r->sev_measurement.has_value());
+  EXPECT_NE(*r->sev_measurement, (std::array<uint8_t, 48>{}));
+  std::ostringstream again_console;
+  auto again = vmm::run_guest(image("sev_es_hello.elf"), o, again_console);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->sev_measurement, r->sev_measurement) << "same image, same machine seed";
 }
 
 TEST(Runner, SevEsTerminationReasonReachesTheVmm) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "emu/vmm/launch_plan.h"
+#include "firmware/firmware.h"
 #include "emu/vmm/runner.h"
 #include "test/util/runfiles.h"
 
@@ -95,6 +96,68 @@ TEST(SnpRun, SameInputsGiveTheSameRun) {
   EXPECT_EQ(a->exits, b->exits);
   EXPECT_EQ(a->measurement, b->measurement);
   EXPECT_EQ(c1.str(), c2.str());
+}
+
+// SNP AP creation end to end: APs wait in MP state UNINITIALIZED; the BSP builds a VMSA for
+// each, turns it into a VMSA page with RMPADJUST and sends AP_CREATION; each AP then runs its own
+// code on its own stack (snp_ap_boot.c) and halts. PLATFORM-FACTS 9.2.
+TEST(SnpRun, ThreeApsCreatedByTheGuestRunTheirOwnCode) {
+  auto o = snp_options(4);
+  o.ap_start = vmm::GuestRunOptions::ApStart::kWaiting;
+  std::ostringstream console;
+  auto r = vmm::run_guest(image("snp_ap_boot.elf"), o, console);
+  ASSERT_TRUE(r.has_value()) << r.error() << "\nconsole so far:\n" << console.str();
+  EXPECT_EQ(console.str(),
+            "snp_ap_boot: started 3 APs\n"
+            "ap 1 ran on its own stack\n"
+            "ap 2 ran on its own stack\n"
+            "ap 3 ran on its own stack\n"
+            "snp_ap_boot: ok\n");
+  EXPECT_EQ(r->end, vmm::GuestRunResult::End::kTerminated);
+  EXPECT_EQ(r->exit_status, 0) << "reason set " << int(r->reason_set) << " code " << int(r->reason_code);
+}
+
+// Attestation end to end: the guest seals MSG_REPORT_REQ under VMPCK0 from its secrets page,
+// the hypervisor forwards GUEST_REQUEST to the AMD-SP, and the guest opens the signed report and
+// prints it. The host checks what an external verifier would: the signature against the
+// machine's model VCEK (`snpemu vcek --pem`), the report data, and the measurement against the
+// launch digest.
+TEST(SnpRun, GuestObtainsASignedReportOfItsLaunch) {
+  const auto o = snp_options();
+  std::ostringstream console;
+  auto r = vmm::run_guest(image("snp_attest.elf"), o, console);
+  ASSERT_TRUE(r.has_value()) << r.error() << "\nconsole so far:\n" << console.str();
+  ASSERT_EQ(r->end, vmm::GuestRunResult::End::kTerminated);
+  ASSERT_EQ(r->exit_status, 0) << "reason set " << int(r->reason_set) << " code " << int(r->reason_code)
+                               << "\n" << console.str();
+  std::vector<uint8_t> report;
+  std::string measurement;
+  std::istringstream lines(console.str());
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("measurement ", 0) == 0) measurement = line.substr(12);
+    if (line.rfind("report 0x", 0) != 0) continue;
+    const size_t offset = std::stoul(line.substr(7, 5), nullptr, 16);
+    const std::string hex = line.substr(line.find(' ', 7) + 1);
+    ASSERT_EQ(offset, report.size()) << line;
+    for (size_t i = 0; i + 1 < hex.size(); i += 2) report.push_back(static_cast<uint8_t>(std::stoul(hex.substr(i, 2), nullptr, 16)));
+  }
+  ASSERT_EQ(report.size(), fw::kReportSize);
+  auto vcek = fw::ModelVcek::derive(fw::platform_seed_from_machine_seed(o.seed));
+  ASSERT_TRUE(vcek.has_value());
+  EXPECT_TRUE(fw::verify_report_signature(report, vcek->public_key()).has_value())
+      << "the report does not verify against the machine's VCEK";
+  auto parsed = fw::parse_report(report);
+  ASSERT_TRUE(parsed.has_value());
+  for (int i = 0; i < 64; ++i) ASSERT_EQ(parsed->report_data[i], i) << "report data byte " << i;
+  ASSERT_TRUE(r->measurement.has_value());
+  EXPECT_EQ(parsed->measurement, *r->measurement) << "the report's measurement is the launch digest";
+  std::string want;
+  for (uint8_t b : *r->measurement) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    want += kHex[b >> 4];
+    want += kHex[b & 15];
+  }
+  EXPECT_EQ(measurement, want);
 }
 
 TEST(SnpRun, AnImageTheLaunchCannotPlaceIsAClearError) {
