@@ -46,6 +46,8 @@ std::expected<GuestRunResult, std::string> run_guest(std::span<const uint8_t> el
   spec.memory_bytes = options.mem_bytes;
   spec.vcpus = options.vcpus;
   spec.options.hypercall_exit_enabled = uint64_t{1} << 12;  // KVM_HC_MAP_GPA_RANGE to the VMM
+  spec.sev.ghcb_min = options.ghcb_min;
+  spec.sev.ghcb_max = options.ghcb_max;
   spec.options.psc_handling = options.psc_handling;
   spec.options.rmp_update_timing = options.rmp_update_timing;
   auto vm = (*hyp)->create_vm(spec);

@@ -45,6 +45,8 @@ struct GuestRunOptions {
   uint64_t policy = 0x30000;
   /// SEV-ES: the legacy guest policy given to LAUNCH_START (NODBG | NOKS | ES).
   uint32_t sev_policy = 0x7;
+  /// SEV-ES / SNP: the GHCB protocol versions the VMM advertises (SEV_INFO min..max).
+  uint16_t ghcb_min = 1, ghcb_max = 2;
   /// Page State Change handling (hv::ExitOptions::psc_handling): kVmm = KVM's exits to this VMM,
   /// kInKernel = the hypervisor converts itself. CLI names: hv::psc_handling_name().
   hv::PscHandling psc_handling = hv::PscHandling::kVmm;

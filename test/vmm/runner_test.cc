@@ -75,6 +75,24 @@ TEST(Runner, SevEsGuestTalksThroughTheGhcb) {
   EXPECT_EQ(again->sev_measurement, r->sev_measurement) << "same image, same machine seed";
 }
 
+// The VMM advertises GHCB protocol versions the guest does not speak (3..3; the guest library
+// speaks 1..2): the guest terminates with set 0 code 1 (GHCB_SEV_ES_PROT_UNSUPPORTED), as
+// Linux does, and the reason reaches the VMM.
+TEST(Runner, SevEsGuestTerminatesWhenTheProtocolRangesDoNotOverlap) {
+  std::ostringstream console;
+  vmm::GuestRunOptions o;
+  o.type = hv::VmType::kSevEs;
+  o.mem_bytes = uint64_t{64} << 20;
+  o.ghcb_min = 3;
+  o.ghcb_max = 3;
+  auto r = vmm::run_guest(image("sev_es_hello.elf"), o, console);
+  ASSERT_TRUE(r.has_value()) << r.error();
+  EXPECT_EQ(r->end, vmm::GuestRunResult::End::kTerminated);
+  EXPECT_EQ(r->reason_set, 0);
+  EXPECT_EQ(r->reason_code, 1);
+  EXPECT_EQ(console.str(), "") << "nothing printed before the negotiation";
+}
+
 TEST(Runner, SevEsTerminationReasonReachesTheVmm) {
   std::ostringstream console;
   vmm::GuestRunOptions o;
