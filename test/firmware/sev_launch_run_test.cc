@@ -17,7 +17,9 @@
 #include "cpu/svm/svm.h"
 #include "emu/memcrypt/memcrypt.h"
 #include "firmware/firmware.h"
+#include "emu/machine/machine.h"
 #include "test/firmware/mailbox_fixture.h"
+#include "test/firmware/run_layout.h"
 #include "test/firmware/sev_fixture.h"
 
 namespace snpemu::fw {
@@ -25,43 +27,7 @@ namespace {
 
 using test::Host;
 
-// Host-physical layout (the fixture uses 0x1000 for command buffers and keeps the RMP in the
-// last MiB). The guest's GPA [0, 2 MiB) is mapped by the NPT to kGuestBase.
-constexpr uint64_t kHostCode = 0x2000, kHostStack = 0x8000;
-constexpr uint64_t kHsave = 0x30000, kVmcb = 0x31000, kIopm = 0x32000, kMsrpm = 0x35000;
-constexpr uint64_t kNpt = 0x40000;
-constexpr uint64_t kGuestBase = 0x200000;
-constexpr Hpa kVmsaHpa{0x500000};
-constexpr Asid kAsid{1};
-constexpr uint64_t kCodeGpa = 0x1000, kDataGpa = 0x5000, kOutGpa = 0x6000;
-constexpr uint64_t kValue = 0x1122334455667788;
-
-// The core's view of the fixture's RAM.
-class HostBus : public cpu::CpuBus {
- public:
-  explicit HostBus(Memory& mem) : mem_(mem) {}
-  bool read(uint64_t pa, std::span<uint8_t> out) override {
-    return mem_.read(Hpa{pa}, out).has_value();
-  }
-  bool write(uint64_t pa, std::span<const uint8_t> in) override {
-    return mem_.write(Hpa{pa}, in).has_value();
-  }
-  cpu::IoResult io_in(uint16_t, uint8_t, uint32_t& value) override {
-    value = ~0u;
-    return cpu::IoResult::kDone;
-  }
-  cpu::IoResult io_out(uint16_t, uint8_t, uint32_t) override { return cpu::IoResult::kDone; }
-
- private:
-  Memory& mem_;
-};
-
-template <class T>
-std::vector<uint8_t> page_of(const T& v) {
-  std::vector<uint8_t> page(kPageSize, 0);
-  std::memcpy(page.data(), &v, sizeof v);
-  return page;
-}
+using namespace test;  // run_layout.h: the layout, page_of
 
 class SevEsLaunchRun : public ::testing::Test {
  protected:
@@ -141,7 +107,7 @@ class SevEsLaunchRun : public ::testing::Test {
 TEST_F(SevEsLaunchRun, GuestRunsFromPagesLaunchUpdateEncrypted) {
   if (HasFatalFailure()) return;
   ASSERT_TRUE(h_.keys->key(kAsid).has_value()) << "ACTIVATE programmed no key";
-  HostBus bus(*h_.mem);
+  MachineBus bus(*h_.mem);
   cpu::CoreConfig config;
   config.keys = h_.keys.get();
   config.rmp = nullptr;  // SNP off: a legacy SEV-ES guest

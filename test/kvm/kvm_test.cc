@@ -7,6 +7,8 @@
 
 #include <array>
 
+#include "test/kvm/host_fixture.h"
+
 namespace snpemu::kvm {
 namespace {
 
@@ -17,19 +19,7 @@ VmSpec spec(uint64_t mem, uint32_t vcpus = 1) {
   return s;
 }
 
-struct Host {
-  std::unique_ptr<Machine> machine;
-  std::unique_ptr<Hypervisor> hyp;
-  Host() {
-    MachineConfig c;
-    c.mem_bytes = uint64_t{512} << 20;
-    c.cores = 2;
-    machine = std::move(*Machine::create(c));
-    auto h = Hypervisor::create(*machine);
-    if (!h) ADD_FAILURE() << h.error().describe();
-    hyp = std::move(*h);
-  }
-};
+using test::Host;
 
 TEST(Kvm, GuestRamRoundTripsThroughTheMemslot) {
   Host host;

@@ -13,36 +13,14 @@
 #include "emu/kvm/kvm.h"
 #include "emu/memcrypt/memcrypt.h"
 #include "firmware/firmware.h"
+#include "test/kvm/host_fixture.h"
 
 namespace snpemu::kvm {
 namespace {
 
-constexpr uint64_t kGuestMem = uint64_t{16} << 20;
+using test::kGuestMem;
 
-struct Host {
-  std::unique_ptr<Machine> machine;
-  std::unique_ptr<Hypervisor> hyp;
-  Host() {
-    MachineConfig c;
-    c.mem_bytes = uint64_t{512} << 20;
-    c.cores = 2;
-    machine = std::move(*Machine::create(c));
-    auto h = Hypervisor::create(*machine);
-    if (!h) ADD_FAILURE() << h.error().describe();
-    hyp = std::move(*h);
-  }
-  std::unique_ptr<VirtualMachine> vm(hv::VmType type, uint32_t vcpus = 1) {
-    VmSpec s;
-    s.type = type;
-    s.memory_bytes = kGuestMem;
-    s.vcpus = vcpus;
-    auto v = hyp->create_vm(s);
-    if (!v) {
-      ADD_FAILURE() << v.error().describe();
-      return nullptr;
-    }
-    return std::move(*v);
-  }
+struct Host : test::Host {
   rmp::RmpEntry entry(Pfn pfn) { return machine->rmp()->entry(pfn); }
   std::vector<uint8_t> read(Hpa hpa, size_t n) {
     std::vector<uint8_t> b(n);
