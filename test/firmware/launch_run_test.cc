@@ -64,7 +64,7 @@ class LaunchRun : public ::testing::Test {
     launch(kVmsaHpa, kVmsaGpa.value, PageType::kVmsa, vmsa_in_);
     if (HasFatalFailure()) return;
     ASSERT_EQ(h_.launch_finish(kGctx), Status::kSuccess) << h_.fw->last_error();
-    build_host();
+    write_host_tables(h_);
   }
   void launch(Hpa hpa, uint64_t gpa, PageType type, const std::vector<uint8_t>& bytes) {
     h_.write(hpa, bytes);
@@ -73,38 +73,6 @@ class LaunchRun : public ::testing::Test {
         << page_type_name(type) << " at hpa " << hex(hpa.value) << ": " << h_.fw->last_error();
   }
   // The hypervisor's part: NPT for GPA [0, 2 MiB), a VMCB for an SNP guest with the launched VMSA.
-  void build_host() {
-    constexpr uint64_t kFlags = 0x7;  // P RW US
-    const uint64_t pdpt = kNpt + 0x1000, pd = kNpt + 0x2000, pt = kNpt + 0x3000;
-    poke(kNpt, pdpt | kFlags);
-    poke(pdpt, pd | kFlags);
-    poke(pd, pt | kFlags);
-    for (uint64_t i = 0; i < 512; ++i) poke(pt + 8 * i, (kGuestBase + (i << 12)) | kFlags);
-    const cpu::ArchState g = cpu::long_mode_state(kCodeGpa, 0x8000);
-    svm::Vmcb v{};
-    v.control.asid = kAsid.value;
-    v.control.iopm_base_pa = kIopm;
-    v.control.msrpm_base_pa = kMsrpm;
-    svm::set_intercept(v.control, svm::Intercept::kVmrun);
-    v.control.nested_ctl = svm::nested_ctl::kNpEnable | svm::nested_ctl::kSevEnable |
-                           svm::nested_ctl::kSevEsEnable;
-    v.control.nested_cr3 = kNpt;
-    v.control.vmsa_pa = kVmsaHpa.value;
-    v.save.efer = g.efer | cpu::ctl::kEferSvme;
-    v.save.cr0 = g.cr0;
-    v.save.cr4 = g.cr4;
-    v.save.rflags = 2;
-    v.save.g_pat = 0x0007040600070406;
-    h_.write(Hpa{kVmcb}, page_of(v));
-  }
-  void poke(uint64_t hpa, uint64_t v) {
-    h_.write(Hpa{hpa}, std::span(reinterpret_cast<const uint8_t*>(&v), 8));
-  }
-  std::vector<uint8_t> decrypt(Hpa hpa, size_t size) {
-    std::vector<uint8_t> b = h_.read(hpa, size);
-    memcrypt::apply(*h_.keys->key(kAsid), hpa.value, b);
-    return b;
-  }
 
   Host h_ = Host::make_encrypted();
   std::vector<uint8_t> vmsa_in_;
@@ -134,7 +102,7 @@ TEST_F(LaunchRun, GuestRunsFromPagesTheFirmwareEncrypted) {
       << " (garbage code means the key or address of the launch encryption is wrong)";
   // The guest's registers, from its encrypted VMSA.
   svm::SevEsSaveArea out{};
-  const auto vmsa = decrypt(kVmsaHpa, sizeof out);
+  const auto vmsa = decrypt(h_, kVmsaHpa, sizeof out);
   std::memcpy(&out, vmsa.data(), sizeof out);
   EXPECT_EQ(out.rax, kValue) << "rax: the guest read its launched data page at gpa 0x5000";
   EXPECT_EQ(out.rbx, kValue) << "rbx: read back from its ZERO-launched page at gpa 0x6000";
@@ -146,7 +114,7 @@ TEST_F(LaunchRun, GuestRunsFromPagesTheFirmwareEncrypted) {
   EXPECT_NE(raw_out, kValue) << "the hypervisor reads plaintext at hpa "
                              << hex(kGuestBase + kOutGpa);
   uint64_t plain_out = 0;
-  std::memcpy(&plain_out, decrypt(Hpa{kGuestBase + kOutGpa}, 8).data(), 8);
+  std::memcpy(&plain_out, decrypt(h_, Hpa{kGuestBase + kOutGpa}, 8).data(), 8);
   EXPECT_EQ(plain_out, kValue) << "the guest's store at gpa 0x6000, decrypted with the slot key";
 }
 

@@ -9,6 +9,10 @@
 #include <vector>
 
 #include "base/types.h"
+#include "cpu/cpu.h"
+#include "cpu/svm/svm.h"
+#include "emu/memcrypt/memcrypt.h"
+#include "test/firmware/mailbox_fixture.h"
 
 namespace snpemu::fw::test {
 
@@ -29,6 +33,42 @@ std::vector<uint8_t> page_of(const T& v) {
   std::vector<uint8_t> page(kPageSize, 0);
   std::memcpy(page.data(), &v, sizeof v);
   return page;
+}
+
+/// The hypervisor's part of a run: an NPT mapping GPA [0, 2 MiB) to kGuestBase and a VMCB
+/// (kVmcb) for an SEV-ES guest (NP, SEV, SEV-ES) of kAsid whose VMSA is at kVmsaHpa.
+inline void write_host_tables(Host& h) {
+  auto poke = [&h](uint64_t hpa, uint64_t v) {
+    h.write(Hpa{hpa}, std::span(reinterpret_cast<const uint8_t*>(&v), 8));
+  };
+  constexpr uint64_t kFlags = 0x7;  // P RW US
+  const uint64_t pdpt = kNpt + 0x1000, pd = kNpt + 0x2000, pt = kNpt + 0x3000;
+  poke(kNpt, pdpt | kFlags);
+  poke(pdpt, pd | kFlags);
+  poke(pd, pt | kFlags);
+  for (uint64_t i = 0; i < 512; ++i) poke(pt + 8 * i, (kGuestBase + (i << 12)) | kFlags);
+  const cpu::ArchState g = cpu::long_mode_state(kCodeGpa, 0x8000);
+  svm::Vmcb v{};
+  v.control.asid = kAsid.value;
+  v.control.iopm_base_pa = kIopm;
+  v.control.msrpm_base_pa = kMsrpm;
+  svm::set_intercept(v.control, svm::Intercept::kVmrun);
+  v.control.nested_ctl = svm::nested_ctl::kNpEnable | svm::nested_ctl::kSevEnable | svm::nested_ctl::kSevEsEnable;
+  v.control.nested_cr3 = kNpt;
+  v.control.vmsa_pa = kVmsaHpa.value;
+  v.save.efer = g.efer | cpu::ctl::kEferSvme;
+  v.save.cr0 = g.cr0;
+  v.save.cr4 = g.cr4;
+  v.save.rflags = 2;
+  v.save.g_pat = 0x0007040600070406;
+  h.write(Hpa{kVmcb}, page_of(v));
+}
+
+/// `size` bytes at `hpa` decrypted with the key in kAsid's slot (what the guest sees).
+inline std::vector<uint8_t> decrypt(Host& h, Hpa hpa, size_t size) {
+  std::vector<uint8_t> b = h.read(hpa, size);
+  memcrypt::apply(*h.keys->key(kAsid), hpa.value, b);
+  return b;
 }
 
 }  // namespace snpemu::fw::test

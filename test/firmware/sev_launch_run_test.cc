@@ -64,41 +64,9 @@ class SevEsLaunchRun : public ::testing::Test {
     image.vmsas = {{kVmsaHpa, vmsa_in_}};
     const test::SevLaunch r = test::launch_sev(h_, test::kSevEsPolicy, kAsid, image);
     ASSERT_EQ(r.status, Status::kSuccess) << command_name(r.failed) << ": " << h_.fw->last_error();
-    build_host();
+    write_host_tables(h_);
   }
   // The hypervisor's part: NPT for GPA [0, 2 MiB), a VMCB for an SEV-ES guest with the VMSA.
-  void build_host() {
-    constexpr uint64_t kFlags = 0x7;  // P RW US
-    const uint64_t pdpt = kNpt + 0x1000, pd = kNpt + 0x2000, pt = kNpt + 0x3000;
-    poke(kNpt, pdpt | kFlags);
-    poke(pdpt, pd | kFlags);
-    poke(pd, pt | kFlags);
-    for (uint64_t i = 0; i < 512; ++i) poke(pt + 8 * i, (kGuestBase + (i << 12)) | kFlags);
-    const cpu::ArchState g = cpu::long_mode_state(kCodeGpa, 0x8000);
-    svm::Vmcb v{};
-    v.control.asid = kAsid.value;
-    v.control.iopm_base_pa = kIopm;
-    v.control.msrpm_base_pa = kMsrpm;
-    svm::set_intercept(v.control, svm::Intercept::kVmrun);
-    v.control.nested_ctl =
-        svm::nested_ctl::kNpEnable | svm::nested_ctl::kSevEnable | svm::nested_ctl::kSevEsEnable;
-    v.control.nested_cr3 = kNpt;
-    v.control.vmsa_pa = kVmsaHpa.value;
-    v.save.efer = g.efer | cpu::ctl::kEferSvme;
-    v.save.cr0 = g.cr0;
-    v.save.cr4 = g.cr4;
-    v.save.rflags = 2;
-    v.save.g_pat = 0x0007040600070406;
-    h_.write(Hpa{kVmcb}, page_of(v));
-  }
-  void poke(uint64_t hpa, uint64_t v) {
-    h_.write(Hpa{hpa}, std::span(reinterpret_cast<const uint8_t*>(&v), 8));
-  }
-  std::vector<uint8_t> decrypt(Hpa hpa, size_t size) {
-    std::vector<uint8_t> b = h_.read(hpa, size);
-    memcrypt::apply(*h_.keys->key(kAsid), hpa.value, b);
-    return b;
-  }
 
   Host h_ = Host::make_encrypted();
   std::vector<uint8_t> vmsa_in_;
@@ -128,7 +96,7 @@ TEST_F(SevEsLaunchRun, GuestRunsFromPagesLaunchUpdateEncrypted) {
       << " (garbage code means the key or address of the launch encryption is wrong)";
   // The guest's registers, from its encrypted VMSA.
   svm::SevEsSaveArea out{};
-  const auto vmsa = decrypt(kVmsaHpa, sizeof out);
+  const auto vmsa = decrypt(h_, kVmsaHpa, sizeof out);
   std::memcpy(&out, vmsa.data(), sizeof out);
   EXPECT_EQ(out.rax, kValue) << "rax: the guest read its launched data page at gpa 0x5000";
   EXPECT_EQ(out.rbx, kValue) << "rbx: read back from its launched output page at gpa 0x6000";
@@ -143,7 +111,7 @@ TEST_F(SevEsLaunchRun, GuestRunsFromPagesLaunchUpdateEncrypted) {
   std::memcpy(&raw_data, h_.read(Hpa{kGuestBase + kDataGpa}, 8).data(), 8);
   EXPECT_NE(raw_data, kValue) << "the launched data page is plaintext to the hypervisor";
   uint64_t plain_out = 0;
-  std::memcpy(&plain_out, decrypt(Hpa{kGuestBase + kOutGpa}, 8).data(), 8);
+  std::memcpy(&plain_out, decrypt(h_, Hpa{kGuestBase + kOutGpa}, 8).data(), 8);
   EXPECT_EQ(plain_out, kValue) << "the guest's store at gpa 0x6000, decrypted with the slot key";
 }
 
