@@ -102,7 +102,7 @@ RunStatus Vcpu::run(uint64_t budget_cycles) {
   vm_.serving_ = &core_;  // the hypervisor's RMP work for this vCPU's exits runs on its core
   // KVM_REQ_UPDATE_PROTECTED_GUEST_STATE (an SNP AP creation aimed at this vCPU). UNCONFIRMED
   // timing: KVM kicks the target out of the guest at once; a target preempted inside a guest
-  // run applies it at its next exit here.
+  // run applies it after its next #VMEXIT (the run loop below).
   if (state_.sev_es.update_protected_state && !core_.in_guest()) snp_update_protected_state();
   const hv::MpState mp = state_.sev_es.mp_state;
   if (!core_.in_guest() && (mp == hv::MpState::kHalted || mp == hv::MpState::kUninitialized)) {
@@ -125,6 +125,11 @@ RunStatus Vcpu::run(uint64_t budget_cycles) {
   for (;;) {
     bool exited = false;
     if (!core_.in_guest()) {
+      // An AP-creation request that arrived while this vCPU was inside a guest run.
+      if (state_.sev_es.update_protected_state) {
+        snp_update_protected_state();
+        if (state_.sev_es.mp_state == hv::MpState::kHalted) return RunStatus::kBlocked;
+      }
       if (core_.cycles() >= end) return RunStatus::kPreempted;
       vmrun_faulted_ = false;
       exited = !enter();
