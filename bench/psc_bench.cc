@@ -18,8 +18,9 @@
 //                  of the same form, run in this process (the baseline).
 //   *_vs_floor     cycles and host time per page divided by those of BM_RmpupdateFloor (one bare
 //                  RMPUPDATE per conversion on a host core, measured in the same process).
-// Not covered yet: 2 MiB conversions (the payload converts 4 KiB pages), and the two
-// directions separately (each page goes both ways every round; the figure is their mean).
+//   cycles_to_private_pp / cycles_to_shared_pp   the two directions (cycles_pp is their mean), from
+//                  one more run ending with an extra shared -> private conversion.
+// Not covered yet: 2 MiB conversions (the payload converts 4 KiB pages).
 // Run: bazel run --config=bench //bench:psc_bench -- --benchmark_repetitions=3
 //        --benchmark_report_aggregates_only=true     (medians of 3)
 #include <benchmark/benchmark.h>
@@ -58,16 +59,19 @@ struct Measured {
   double host_ns = 0;
 };
 
-std::expected<std::vector<uint8_t>, std::string> payload(PscLoopForm form, uint32_t rounds) {
+std::expected<std::vector<uint8_t>, std::string> payload(PscLoopForm form, uint32_t rounds,
+                                                        bool extra_private) {
   std::ifstream f("test/guests/snp_psc_loop.elf", std::ios::binary);
   if (!f) return std::unexpected("test/guests/snp_psc_loop.elf not found: use bazel run");
   std::vector<uint8_t> elf((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  if (!test::patch_psc_loop_config(elf, form, rounds)) return std::unexpected("no psc_loop_config in the payload");
+  if (!test::patch_psc_loop_config(elf, form, rounds, extra_private)) {
+    return std::unexpected("no psc_loop_config in the payload");
+  }
   return elf;
 }
 
-std::expected<Measured, std::string> run(const Config& c, uint32_t rounds) {
-  auto elf = payload(c.form, rounds);
+std::expected<Measured, std::string> run(const Config& c, uint32_t rounds, bool extra_private = false) {
+  auto elf = payload(c.form, rounds, extra_private);
   if (!elf) return std::unexpected(elf.error());
   vmm::GuestRunOptions o;
   o.type = hv::VmType::kSnp;
@@ -190,6 +194,13 @@ void BM_PscLoop(benchmark::State& state, PscLoopForm form, PscHandling psc, RmpU
   state.counters["vmexits_vs_kvm"] = ratio(p.exits, k.exits);
   state.counters["vmm_exits_vs_kvm"] = ratio(p.vmm_exits, k.vmm_exits);
   state.counters["host_vs_kvm"] = ratio(p.host_ns, k.host_ns);
+  // The two directions (modelled cycles only: deterministic; one extra half round is far below
+  // the host timer's noise): a run with one more shared -> private conversion after the rounds.
+  auto extra = run(cfg, kRounds, /*extra_private=*/true);
+  if (!extra) return state.SkipWithError(extra.error().c_str());
+  const double to_private = (static_cast<double>(extra->cycles) - static_cast<double>(full.cycles)) / test::kPscLoopPages;
+  state.counters["cycles_to_private_pp"] = to_private;
+  state.counters["cycles_to_shared_pp"] = 2 * p.cycles - to_private;
   // Against the floor, measured in this process after the runs.
   auto floor = rmpupdate_floor();
   if (!floor) return state.SkipWithError(floor.error().c_str());

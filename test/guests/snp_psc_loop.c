@@ -15,7 +15,9 @@
  * The PSC form comes from psc_loop_config (in .data, found by its magic so a VMM or benchmark can
  * patch it in the ELF): form 0 alternates by round (even: MSR protocol, one page per request;
  * odd: GHCB page, one multi-entry descriptor per batch of <= 64 pages), 1 = MSR only, 2 = GHCB
- * only; the set-up steps 1-2 use round 0's form. `rounds` may be 0 (set-up only).
+ * only; the set-up steps 1-2 use round 0's form. `rounds` may be 0 (set-up only). With
+ * extra_private = 1 the block is converted to private (and touched) once more after the rounds,
+ * so that a benchmark can tell the two directions apart.
  * Expected console (form 0, rounds >= 2):
  *   snp_psc_loop: accept (msr) ok
  *   snp_psc_loop: shared (msr) ok
@@ -50,8 +52,10 @@ struct psc_loop_config {
   uint64_t magic;
   uint32_t form;   /* 0 alternate, 1 MSR, 2 GHCB */
   uint32_t rounds;
+  uint32_t extra_private; /* 1: one more shared -> private conversion after the rounds */
+  uint32_t reserved;
 };
-volatile struct psc_loop_config psc_loop_config = {PSC_LOOP_MAGIC, 0, 8};
+volatile struct psc_loop_config psc_loop_config = {PSC_LOOP_MAGIC, 0, 8, 0, 0};
 
 static struct ghcb_idt idt __attribute__((aligned(16)));
 static struct ghcb ghcb_page __attribute__((aligned(4096)));
@@ -151,6 +155,10 @@ long guest_main(void) {
     to_shared(msr, 4);
     touch(((uint64_t)r << 48) | 0x5A4ED, 1);
     if (r < 2) phase("shared", (int)r, msr);
+  }
+  if (psc_loop_config.extra_private) {  /* isolates the private direction for the benchmark */
+    to_private(use_msr(rounds), 3);
+    touch(((uint64_t)rounds << 48) | 0x9917A7E, 0);
   }
   ghcb_console_puts(&ctx, "snp_psc_loop: ok, ");
   ghcb_console_put_hex(&ctx, rounds);

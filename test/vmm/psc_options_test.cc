@@ -24,9 +24,11 @@ constexpr uint32_t kRounds = 4;
 
 std::expected<vmm::GuestRunResult, std::string> run(PscHandling h, RmpUpdateTiming t,
                                                      PscLoopForm form, uint32_t rounds,
-                                                     std::string& console_out) {
+                                                     std::string& console_out, bool extra_private = false) {
   std::vector<uint8_t> elf = test::read_runfile("test/guests/snp_psc_loop.elf");
-  if (!test::patch_psc_loop_config(elf, form, rounds)) return std::unexpected("no psc_loop_config in the ELF");
+  if (!test::patch_psc_loop_config(elf, form, rounds, extra_private)) {
+    return std::unexpected("no psc_loop_config in the ELF");
+  }
   vmm::GuestRunOptions o;
   o.type = hv::VmType::kSnp;
   o.mem_bytes = uint64_t{64} << 20;
@@ -41,6 +43,19 @@ std::expected<vmm::GuestRunResult, std::string> run(PscHandling h, RmpUpdateTimi
 
 std::string label(PscHandling h, RmpUpdateTiming t) {
   return std::string(hv::psc_handling_name(h)) + "/" + hv::rmp_update_timing_name(t);
+}
+
+// The benchmark's direction split: one more shared -> private conversion after the rounds costs
+// modelled cycles and one more PSC exit per page of the MSR form, and the guest still ends well.
+TEST(PscOptions, AnExtraPrivateConversionIsOneMoreRangePerPage) {
+  std::string c1, c2;
+  auto plain = run(PscHandling::kVmm, RmpUpdateTiming::kLazy, PscLoopForm::kMsr, 2, c1);
+  auto extra = run(PscHandling::kVmm, RmpUpdateTiming::kLazy, PscLoopForm::kMsr, 2, c2, true);
+  ASSERT_TRUE(plain.has_value() && extra.has_value());
+  ASSERT_EQ(extra->end, vmm::GuestRunResult::End::kTerminated) << c2;
+  EXPECT_EQ(extra->reason_code, 0) << c2;
+  EXPECT_EQ(extra->vmm_exits, plain->vmm_exits + test::kPscLoopPages) << "one MSR-form PSC exit per page";
+  EXPECT_GT(extra->cycles, plain->cycles);
 }
 
 TEST(PscOptions, EveryCombinationRunsTheLoopWithTheSameGuestView) {
