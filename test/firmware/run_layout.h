@@ -8,7 +8,11 @@
 #include <cstring>
 #include <vector>
 
+#include <gtest/gtest.h>
+
+#include "base/hex.h"
 #include "base/types.h"
+#include "emu/machine/machine.h"
 #include "cpu/cpu.h"
 #include "cpu/svm/svm.h"
 #include "emu/memcrypt/memcrypt.h"
@@ -69,6 +73,47 @@ inline std::vector<uint8_t> decrypt(Host& h, Hpa hpa, size_t size) {
   std::vector<uint8_t> b = h.read(hpa, size);
   memcrypt::apply(*h.keys->key(kAsid), hpa.value, b);
   return b;
+}
+
+/// Runs the launched guest (VMCB at kVmcb, see write_host_tables) on a core that shares the
+/// fixture's key slots (and `rmp`: the RMP for an SNP guest, null for a legacy one) up to its
+/// VMGEXIT, then checks what the guest did and what the hypervisor sees: RAX and RBX hold
+/// kValue (read from its data page, stored to and read back from its output page), RIP is after
+/// the VMGEXIT, and the output page is ciphertext to the host but kValue under the slot key.
+inline void expect_guest_ran_encrypted(Host& h, rmp::Rmp* rmp) {
+  MachineBus bus(*h.mem);
+  cpu::CoreConfig config;
+  config.keys = h.keys.get();
+  config.rmp = rmp;
+  cpu::Core core(bus, config);
+  cpu::ArchState& host = core.state();
+  host = cpu::long_mode_state(kHostCode, kHostStack);
+  host.efer |= cpu::ctl::kEferSvme;
+  host.msr.vm_hsave_pa = kHsave;
+  auto entered = core.vmrun(kVmcb);
+  ASSERT_TRUE(entered.has_value()) << "VMRUN faulted, vector " << int(entered.error().vector);
+  ASSERT_TRUE(*entered) << "VMRUN refused the guest (rule " << int(core.last_vmrun_check()) << ")";
+  ASSERT_EQ(core.run(1'000'000), cpu::StopReason::kVmexit);
+  svm::Vmcb v{};
+  const auto raw_vmcb = h.read(Hpa{kVmcb}, sizeof v);
+  std::memcpy(&v, raw_vmcb.data(), sizeof v);
+  ASSERT_EQ(v.control.exit_code, svm::to_u64(svm::ExitCode::kVmgexit))
+      << "expected the guest's VMGEXIT, got exit code " << hex(v.control.exit_code)
+      << " (garbage code means the key or address of the launch encryption is wrong)";
+  // The guest's registers, from its encrypted VMSA.
+  svm::SevEsSaveArea out{};
+  const auto vmsa = decrypt(h, kVmsaHpa, sizeof out);
+  std::memcpy(&out, vmsa.data(), sizeof out);
+  EXPECT_EQ(out.rax, kValue) << "rax: the guest read its launched data page at gpa 0x5000";
+  EXPECT_EQ(out.rbx, kValue) << "rbx: read back from its launched output page at gpa 0x6000";
+  EXPECT_EQ(out.rip, kCodeGpa + 28) << "rip after VMGEXIT";
+  // The hypervisor's view: ciphertext.
+  uint64_t raw_out = 0;
+  std::memcpy(&raw_out, h.read(Hpa{kGuestBase + kOutGpa}, 8).data(), 8);
+  EXPECT_NE(raw_out, kValue) << "the hypervisor reads plaintext at hpa " << hex(kGuestBase + kOutGpa);
+  uint64_t plain_out = 0;
+  std::memcpy(&plain_out, decrypt(h, Hpa{kGuestBase + kOutGpa}, 8).data(), 8);
+  EXPECT_EQ(plain_out, kValue) << "the guest's store at gpa 0x6000, decrypted with the slot key";
 }
 
 }  // namespace snpemu::fw::test
