@@ -18,9 +18,6 @@ std::unexpected<hv::KvmError> error(hv::KvmErrno e, std::string message) {
   return std::unexpected(hv::KvmError{e, std::move(message)});
 }
 
-template <class Cmd>
-std::vector<uint8_t> bytes_of(const Cmd& c) { return fw::serialize(c); }
-
 }  // namespace
 
 cpu::Core* VirtualMachine::host_core() {
@@ -53,7 +50,7 @@ hv::KvmResult<void> VirtualMachine::snp_launch_start(const SnpLaunchStart& args)
     return std::unexpected(r.error());
   }
   const Hpa gctx{page->value << kPageShift};
-  if (auto r = psp->command(fw::CommandId::kSnpGctxCreate, bytes_of(fw::CmdAddr{gctx}), *core); !r) {
+  if (auto r = psp->command(fw::CommandId::kSnpGctxCreate, fw::serialize(fw::CmdAddr{gctx}), *core); !r) {
     if (gmem_hooks_->make_shared(*page)) (void)hv_pool_.free(*page);
     return r;
   }
@@ -62,8 +59,8 @@ hv::KvmResult<void> VirtualMachine::snp_launch_start(const SnpLaunchStart& args)
   start.gctx_paddr = gctx;
   start.policy = args.policy;
   start.gosvw = args.gosvw;
-  auto r = psp->command(fw::CommandId::kSnpLaunchStart, bytes_of(start), *core);
-  if (r) r = psp->command(fw::CommandId::kSnpActivate, bytes_of(fw::CmdActivate{gctx, asid_}), *core);
+  auto r = psp->command(fw::CommandId::kSnpLaunchStart, fw::serialize(start), *core);
+  if (r) r = psp->command(fw::CommandId::kSnpActivate, fw::serialize(fw::CmdActivate{gctx, asid_}), *core);
   if (r) r = snp_guest_req_init();
   if (!r) {
     snp_decommission();
@@ -113,13 +110,13 @@ hv::KvmResult<void> VirtualMachine::snp_launch_update(const SnpLaunchUpdate& arg
       cmd.page_type = t;
       cmd.address = hpa;
       cpu::Core* core = host_core();
-      auto r = core ? psp.command(fw::CommandId::kSnpLaunchUpdate, bytes_of(cmd), *core)
+      auto r = core ? psp.command(fw::CommandId::kSnpLaunchUpdate, fw::serialize(cmd), *core)
                     : error(hv::KvmErrno::kEbusy, "SNP_LAUNCH_UPDATE: every core is inside a guest");
       if (r) return {};
       // snp_page_reclaim: the firmware gives the page back, then it is made shared.
       const fw::Status status = psp.last_status();
       if (core != nullptr &&
-          psp.command(fw::CommandId::kSnpPageReclaim, bytes_of(fw::CmdPageAddr{hpa, false}), *core) &&
+          psp.command(fw::CommandId::kSnpPageReclaim, fw::serialize(fw::CmdPageAddr{hpa, false}), *core) &&
           gmem_hooks_->make_shared(pfn)) {
         if (t == PageType::kCpuid && status == fw::Status::kInvalidParam) {
           // The firmware wrote the values it would accept: the VMM gets them back.
@@ -142,7 +139,7 @@ hv::KvmResult<void> VirtualMachine::snp_launch_vmsa(Vcpu& c) {
   cmd.address = c.vmsa_hpa_;
   cpu::Core* core = host_core();
   if (core == nullptr) return error(hv::KvmErrno::kEbusy, "VMSA launch: every core is inside a guest");
-  if (auto r = hyp_.psp()->command(fw::CommandId::kSnpLaunchUpdate, bytes_of(cmd), *core); !r) {
+  if (auto r = hyp_.psp()->command(fw::CommandId::kSnpLaunchUpdate, fw::serialize(cmd), *core); !r) {
     return error(r.error().code, "LAUNCH_UPDATE of vCPU " + std::to_string(c.id()) + "'s VMSA: " + r.error().message);
   }
   return {};
@@ -183,7 +180,7 @@ hv::KvmResult<void> VirtualMachine::snp_launch_finish(const SnpLaunchFinish& arg
     (void)machine_.memory().write(cmd.id_auth_paddr, args.id_auth);
   }
   cpu::Core* core = host_core();
-  auto r = core ? hyp_.psp()->command(fw::CommandId::kSnpLaunchFinish, bytes_of(cmd), *core)
+  auto r = core ? hyp_.psp()->command(fw::CommandId::kSnpLaunchFinish, fw::serialize(cmd), *core)
                 : error(hv::KvmErrno::kEbusy, "SNP_LAUNCH_FINISH: every core is inside a guest");
   if (block_page) (void)hv_pool_.free(*block_page);
   if (auth_page) (void)hv_pool_.free(*auth_page);
@@ -202,8 +199,8 @@ void VirtualMachine::snp_decommission() {
   // SNP_DECOMMISSION, then the context page back through SNP_PAGE_RECLAIM and RMPUPDATE; a page
   // that cannot be reclaimed is leaked (KVM snp_leak_pages).
   bool ok = psp != nullptr && core != nullptr &&
-            psp->command(fw::CommandId::kSnpDecommission, bytes_of(fw::CmdAddr{gctx_}), *core) &&
-            psp->command(fw::CommandId::kSnpPageReclaim, bytes_of(fw::CmdPageAddr{gctx_, false}), *core) &&
+            psp->command(fw::CommandId::kSnpDecommission, fw::serialize(fw::CmdAddr{gctx_}), *core) &&
+            psp->command(fw::CommandId::kSnpPageReclaim, fw::serialize(fw::CmdPageAddr{gctx_, false}), *core) &&
             gmem_hooks_->make_shared(page);
   if (ok) (void)hv_pool_.free(page);
   gctx_ = Hpa{};
